@@ -1,0 +1,1 @@
+"""Clerk referral attribution: bindings, service events and commission settlement."""

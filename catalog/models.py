@@ -1,0 +1,1 @@
+"""Products, variants (SKUs), categories and per-channel listings and prices."""

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InventoryConfig(AppConfig):
+    """One stock pool: stock levels per SKU and location, the append-only movement ledger,
+    reservations and transfers."""
+
+    name = "inventory"
+    verbose_name = _("Inventory")

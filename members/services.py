@@ -1,0 +1,1 @@
+"""One member across every channel: identities, points, tiers and coupons."""

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def brand(request):
+    return {"BRAND_NAME": settings.BRAND_NAME}

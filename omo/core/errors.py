@@ -1,0 +1,47 @@
+"""The one application error type, raised by services and mapped to HTTP by ``omo.core.api``.
+
+Each error has a machine-readable ``code`` (snake_case, stable: frontends switch on it), a human
+``message`` (translatable) and optional ``details`` (what was wrong, e.g. which SKUs are short).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    status_code = 400
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
+        super().__init__(message)
+        self.message = str(message)
+        self.code = code or self.default_code
+        self.details = details if details is not None else {}
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code = 403
+    default_code = "permission_denied"
+
+
+class ConflictError(ApplicationError):
+    """The request clashes with the current state or a concurrent request (HTTP 409)."""
+
+    status_code = 409
+    default_code = "conflict"
+
+
+class BusinessRuleError(ApplicationError):
+    """Well-formed input that a business rule refuses (HTTP 422)."""
+
+    status_code = 422
+    default_code = "rule_violated"

@@ -1,0 +1,29 @@
+"""Reads of the organisation layer, with their queries spelled out."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from omo.org.access import scope_to_user
+from omo.org.models import Location, SalesChannel, StaffProfile
+
+
+def location_list(*, active_only: bool = False) -> QuerySet[Location]:
+    """Locations are not confidential: every staff member and channel may read them (stock lookup,
+    pickup store choice)."""
+    qs = Location.objects.select_related("supplying_warehouse").order_by("code")
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def location_codes() -> list[str]:
+    return list(Location.objects.order_by("code").values_list("code", flat=True))
+
+
+def sales_channel_list() -> QuerySet[SalesChannel]:
+    return SalesChannel.objects.order_by("code")
+
+
+def staff_list(*, user) -> QuerySet[StaffProfile]:
+    """Staff ``user`` may see: their own store's for store roles, everyone for HQ."""
+    qs = StaffProfile.objects.select_related("user", "home_store").prefetch_related("user__groups")
+    return scope_to_user(qs, user).order_by("employee_code")

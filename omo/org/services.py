@@ -1,0 +1,219 @@
+"""Every write of the organisation layer: locations, channels and their keys, staff and roles."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from omo.core.errors import BusinessRuleError, ConflictError
+from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
+from omo.org.roles import STORE_ROLES, Role
+
+KEY_PREFIX_LENGTH = 8
+CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def _hash_secret(secret: str) -> str:
+    # The secret is 256 random bits, so a plain SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_channel_key(raw_key: str) -> tuple[str, str] | None:
+    parts = raw_key.strip().split("_")
+    if len(parts) != 3 or parts[0] != "omo" or len(parts[1]) != KEY_PREFIX_LENGTH or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+@transaction.atomic
+def location_create(
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    city: str = "",
+    address: str = "",
+    phone: str = "",
+    supplying_warehouse: Location | None = None,
+    is_active: bool = True,
+) -> Location:
+    location = Location(
+        code=code,
+        name=name,
+        kind=kind,
+        city=city,
+        address=address,
+        phone=phone,
+        supplying_warehouse=supplying_warehouse,
+        is_active=is_active,
+    )
+    location.full_clean()
+    location.save()
+    return location
+
+
+@transaction.atomic
+def sales_channel_create(*, code: str, name: str, kind: str, is_active: bool = True) -> SalesChannel:
+    channel = SalesChannel(code=code, name=name, kind=kind, is_active=is_active)
+    channel.full_clean()
+    channel.save()
+    return channel
+
+
+@transaction.atomic
+def channel_credential_issue(
+    *, channel: SalesChannel, name: str, created_by: User | None, expires_at=None, _fixed_key: str | None = None
+) -> tuple[ChannelCredential, str]:
+    """A new API key for ``channel``; returns the row and the key, which is never shown again.
+
+    ``_fixed_key`` is for the demo seed only, so the README can print a known key.
+    """
+    if not channel.is_active:
+        raise BusinessRuleError(_("Cannot issue a key for an inactive channel."), code="channel_inactive")
+    if _fixed_key is not None:
+        parsed = split_channel_key(_fixed_key)
+        if parsed is None:
+            raise BusinessRuleError(_("Malformed channel key."), code="invalid_key")
+        prefix, secret = parsed
+    else:
+        prefix = secrets.token_hex(KEY_PREFIX_LENGTH // 2)
+        secret = secrets.token_urlsafe(32).replace("_", "-")
+    credential = ChannelCredential(
+        channel=channel,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash_secret(secret),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    credential.full_clean()
+    credential.save()
+    return credential, f"omo_{prefix}_{secret}"
+
+
+@transaction.atomic
+def channel_credential_revoke(*, credential: ChannelCredential, revoked_by: User) -> ChannelCredential:
+    credential = ChannelCredential.objects.select_for_update().get(pk=credential.pk)
+    if credential.revoked_at is None:
+        credential.revoked_at = timezone.now()
+        credential.revoked_by = revoked_by
+        credential.save(update_fields=["revoked_at", "revoked_by"])
+    return credential
+
+
+def channel_credential_authenticate(raw_key: str) -> ChannelCredential | None:
+    """The live key matching ``raw_key`` (and records its use at most every few minutes), or None."""
+    parsed = split_channel_key(raw_key)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    credential = ChannelCredential.objects.select_related("channel").filter(prefix=prefix).first()
+    if credential is None or not hmac.compare_digest(credential.secret_hash, _hash_secret(secret)):
+        return None
+    now = timezone.now()
+    if credential.revoked_at or (credential.expires_at and credential.expires_at <= now):
+        return None
+    if not credential.channel.is_active:
+        return None
+    if credential.last_used_at is None or now - credential.last_used_at > CREDENTIAL_TOUCH_INTERVAL:
+        # One conditional UPDATE, not a read-modify-write: concurrent requests do not fight over it.
+        ChannelCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now
+    return credential
+
+
+def _new_referral_code() -> str:
+    return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(8))
+
+
+@transaction.atomic
+def staff_create(
+    *,
+    username: str,
+    password: str | None,
+    display_name: str,
+    employee_code: str,
+    role: str,
+    home_store: Location | None = None,
+    email: str = "",
+    referral_code: str | None = None,
+    superuser: bool = False,
+) -> StaffProfile:
+    """A staff login with its profile and role. Store roles need a home store; HQ roles have none.
+
+    ``superuser`` is for the brand's system administrators only (all permissions, Django admin users).
+    """
+    role = Role(role)
+    _check_role_store(role, home_store)
+    if User.objects.filter(username__iexact=username).exists():
+        raise ConflictError(_("The username %(username)s is taken.") % {"username": username}, code="username_taken")
+    if superuser and role != Role.HQ_ADMIN:
+        raise BusinessRuleError(_("Only an HQ admin can be a superuser."), code="superuser_not_hq_admin")
+    user = User(
+        username=username,
+        email=email,
+        is_staff=role not in STORE_ROLES,
+        is_superuser=superuser,
+        first_name=display_name[:150],
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    user.groups.set([Group.objects.get(name=role.value)])
+    if StaffProfile.objects.filter(employee_code=employee_code).exists():
+        raise ConflictError(
+            _("The employee code %(code)s is taken.") % {"code": employee_code}, code="employee_code_taken"
+        )
+    if referral_code is None:
+        referral_code = _new_referral_code()
+        while StaffProfile.objects.filter(referral_code=referral_code).exists():
+            referral_code = _new_referral_code()
+    elif StaffProfile.objects.filter(referral_code=referral_code).exists():
+        raise ConflictError(
+            _("The referral code %(code)s is taken.") % {"code": referral_code}, code="referral_code_taken"
+        )
+    profile = StaffProfile(
+        user=user,
+        display_name=display_name,
+        employee_code=employee_code,
+        home_store=home_store,
+        referral_code=referral_code,
+    )
+    profile.full_clean()
+    profile.save()
+    return profile
+
+
+@transaction.atomic
+def staff_set_role(*, profile: StaffProfile, role: str, home_store: Location | None) -> StaffProfile:
+    """Moves a staff member to another role and/or store (e.g. a clerk promoted to store manager)."""
+    role = Role(role)
+    _check_role_store(role, home_store)
+    profile = StaffProfile.objects.select_for_update().get(pk=profile.pk)
+    profile.home_store = home_store
+    profile.full_clean()
+    profile.save(update_fields=["home_store", "updated_at"])
+    user = profile.user
+    user.groups.remove(*Group.objects.filter(name__in=Role.values))
+    user.groups.add(Group.objects.get(name=role.value))
+    User.objects.filter(pk=user.pk).update(is_staff=role not in STORE_ROLES)
+    return profile
+
+
+def _check_role_store(role: Role, home_store: Location | None) -> None:
+    if role in STORE_ROLES and home_store is None:
+        raise BusinessRuleError(_("A store manager or clerk needs a home store."), code="home_store_required")
+    if role in STORE_ROLES and not home_store.is_store:
+        raise BusinessRuleError(_("A home store must be a store, not a warehouse."), code="home_store_not_store")
+    if role not in STORE_ROLES and home_store is not None:
+        raise BusinessRuleError(_("HQ staff have no home store."), code="hq_has_no_store")

@@ -1,0 +1,217 @@
+"""Settings for the OMO back office, read from the environment (see .env.example and the README).
+
+No DATABASE_URL: SQLite in the project folder. No REDIS_URL: Celery runs tasks eagerly in-process and
+the cache is in memory. DEBUG defaults to on for a checkout; with DEBUG=0 a start without SECRET_KEY or
+ALLOWED_HOSTS is refused with a message.
+"""
+
+import os
+from pathlib import Path
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from omo import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+E = os.environ
+
+DEBUG = env.env_bool(E, "DEBUG", True)
+SECRET_KEY = env.secret_key(E, debug=DEBUG, dev_key_file=BASE_DIR / ".dev-secret-key")
+ALLOWED_HOSTS = env.env_list(E, "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
+_problems = env.production_problems(debug=DEBUG, secret=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
+if _problems:
+    raise ImproperlyConfigured(
+        "Refusing to start with DEBUG off: "
+        + "; ".join(_problems)
+        + ". Set them in the environment (see .env.example)."
+    )
+CSRF_TRUSTED_ORIGINS = env.env_list(E, "CSRF_TRUSTED_ORIGINS")
+
+# The brand this back office runs for; shown in the admin header and on receipts.
+BRAND_NAME = env.env_str(E, "BRAND_NAME", "青禾服飾 Qinghe Apparel")
+OMO_CURRENCY = env.currency(E)
+
+INSTALLED_APPS = [
+    "omo.org.apps.OmoAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    # Bottom of the dependency graph: what every app needs.
+    "omo.core",
+    "omo.org",
+    # Domain apps: catalog <- inventory <- orders <- pos; members <- orders; attribution reads both.
+    "catalog",
+    "inventory",
+    "members",
+    "orders",
+    "pos",
+    "attribution",
+    # Top: the demo brand, which uses everything.
+    "omo.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+if not DEBUG:  # runserver serves static files in development; WhiteNoise does it in production
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "omo.urls"
+WSGI_APPLICATION = "omo.wsgi.application"
+ASGI_APPLICATION = "omo.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "omo" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "omo.core.context_processors.brand",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database_config(E, base_dir=BASE_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "org.User"
+LOGIN_URL = "admin:login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Language, time and money. Every user-facing string is marked for translation; zh-Hant is the default.
+LANGUAGES = [("zh-hant", _("Traditional Chinese")), ("en", _("English"))]
+LANGUAGE_CODE = env.env_str(E, "LANGUAGE_CODE", "zh-hant").lower()
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE={LANGUAGE_CODE!r} is not one of: {', '.join(dict(LANGUAGES))}.")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.time_zone(E)
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "omo" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Redis: the Celery broker and result store, and the shared cache. Unset: eager tasks, local memory cache.
+REDIS_URL = env.redis_url(E)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_DEFAULT_QUEUE = env.env_str(E, "CELERY_QUEUE", "omo")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 300
+CELERY_TASK_TIME_LIMIT = 360
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_BEAT_SCHEDULE = {
+    # Lets /healthz say when beat last ran; later issues add reservation expiry, points expiry, settlement.
+    "beat-heartbeat": {"task": "omo.core.tasks.beat_heartbeat", "schedule": 60.0},
+    "nightly-clear-expired-sessions": {
+        "task": "omo.core.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=15),
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an unauthenticated call gets 401 with "WWW-Authenticate: Api-Key".
+        "omo.org.api.authentication.ChannelKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "omo.core.api.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OMO back office API",
+    "DESCRIPTION": "Catalog, stock, members, orders and clerk attribution for every sales channel.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Security. With DEBUG off the site is assumed to sit behind HTTPS; HTTPS=0 turns that off for a
+# plain-HTTP trial (docker compose on a laptop).
+HTTPS = env.env_bool(E, "HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.env_int(E, "SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool(E, "SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env.env_bool(E, "SECURE_HSTS_PRELOAD", HTTPS)
+if env.env_bool(E, "BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.env_str(E, "LOG_LEVEL", "INFO")},
+}

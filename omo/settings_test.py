@@ -1,0 +1,11 @@
+"""Test settings: the same environment-driven settings, with a fast hasher and an in-memory cache.
+
+Tasks run eagerly unless a test starts a real worker (see tests/conftest.py ``live_worker``).
+"""
+
+from omo.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_TASK_ALWAYS_EAGER = True
+SECURE_SSL_REDIRECT = False

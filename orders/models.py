@@ -1,0 +1,1 @@
+"""One order model for every channel: pricing, checkout, fulfilment and returns."""

@@ -1,0 +1,1 @@
+"""The web POS for store clerks: registers, shifts, sales, pickups."""

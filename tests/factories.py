@@ -1,0 +1,54 @@
+"""factory_boy factories for rows without rules; people with roles go through the real service."""
+
+import factory
+
+from omo.org import services
+from omo.org.models import Location, SalesChannel
+
+
+class LocationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Location
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"L-{n:03d}")
+    name = factory.Sequence(lambda n: f"Location {n}")
+    kind = Location.Kind.STORE
+    city = "台北市"
+
+
+class WarehouseFactory(LocationFactory):
+    code = factory.Sequence(lambda n: f"WH-{n:03d}")
+    kind = Location.Kind.WAREHOUSE
+
+
+class StoreFactory(LocationFactory):
+    code = factory.Sequence(lambda n: f"S-{n:03d}")
+    kind = Location.Kind.STORE
+
+
+class SalesChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SalesChannel
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"CH{n:03d}")
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    kind = SalesChannel.Kind.WEB
+
+
+_staff_counter = iter(range(1, 1_000_000))
+
+
+def make_staff(role, *, store=None, username=None, password="test-pass-123", **extra):
+    """A staff member of ``role`` (at ``store`` for store roles), created by the real service."""
+    n = next(_staff_counter)
+    return services.staff_create(
+        username=username or f"staff{n}",
+        password=password,
+        display_name=extra.pop("display_name", f"Staff {n}"),
+        employee_code=extra.pop("employee_code", f"E{n:05d}"),
+        role=role,
+        home_store=store,
+        **extra,
+    )

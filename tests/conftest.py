@@ -103,7 +103,7 @@ def database_url_for_subprocess() -> str:
 
 
 @pytest.fixture
-def live_worker(redis_url, require_postgres, transactional_db, settings, tmp_path):
+def live_worker(redis_url, require_postgres, django_db_serialized_rollback, transactional_db, settings, tmp_path):
     """A real ``celery worker`` process on its own queue, using the test database and the real Redis.
 
     Tasks sent while it runs are no longer eager: they travel through Redis to the worker.

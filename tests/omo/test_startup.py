@@ -10,7 +10,8 @@ STRONG_KEY = "k3Y-" + "0123456789abcdefghijKLMNOPQRSTUVWXYZ" * 2
 
 
 def manage(*args, **env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}}
+    unset = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["DJANGO_SETTINGS_MODULE"] = "omo.settings"
     env.update(env_overrides)
     return subprocess.run(

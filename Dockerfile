@@ -1,0 +1,23 @@
+# The OMO back office: one image for web (gunicorn), worker and beat (see docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY pyproject.toml constraints.txt README.md ./
+COPY omo ./omo
+COPY catalog ./catalog
+COPY inventory ./inventory
+COPY members ./members
+COPY orders ./orders
+COPY pos ./pos
+COPY attribution ./attribution
+COPY locale ./locale
+COPY manage.py ./
+RUN pip install --no-cache-dir -c constraints.txt . \
+ && DEBUG=0 ALLOWED_HOSTS=build SECRET_KEY=collectstatic-only-not-a-real-key-0123456789abcdefghijklmnop \
+    python manage.py collectstatic --noinput \
+ && useradd --system --uid 1000 omo && chown -R omo /app
+USER omo
+EXPOSE 8000
+CMD ["gunicorn", "omo.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]

@@ -12,3 +12,6 @@ SECURE_SSL_REDIRECT = False
 # Tests assert English messages; the Chinese ones are tested by asking for zh-hant explicitly.
 # (The production default stays zh-hant: tests/omo/test_startup.py checks it.)
 LANGUAGE_CODE = "en"
+# No persistent connections in tests: live-server request threads would keep theirs open and block
+# dropping the test database at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

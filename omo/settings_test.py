@@ -14,4 +14,4 @@ SECURE_SSL_REDIRECT = False
 LANGUAGE_CODE = "en"
 # No persistent connections in tests: live-server request threads would keep theirs open and block
 # dropping the test database at the end.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -108,6 +108,15 @@ ZH_HANT = {
     "registers": "收銀機",
     "Registers belong to stores, not warehouses.": "收銀機只屬於門市，不屬於倉庫。",
     "Register %(code)s already exists in this store.": "此門市已有收銀機 %(code)s。",
+    "Personal info": "個人資料",
+    "Access": "權限",
+    "Important dates": "重要日期",
+    "role": "角色",
+    "username": "帳號",
+    "email": "電子郵件",
+    "password": "密碼",
+    "At least 10 characters; the staff member can change it later.": "至少 10 個字元；員工之後可以自行修改。",
+    "Choose a role for this staff member.": "請為這位員工選擇角色。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -151,9 +151,13 @@ def staff_create(
     ``superuser`` is for the brand's system administrators only (all permissions, Django admin users).
     """
     role = Role(role)
-    _check_role_store(role, home_store)
+    check_role_store(role, home_store)
     if User.objects.filter(username__iexact=username).exists():
         raise ConflictError(_("The username %(username)s is taken.") % {"username": username}, code="username_taken")
+    if StaffProfile.objects.filter(employee_code=employee_code).exists():
+        raise ConflictError(
+            _("The employee code %(code)s is taken.") % {"code": employee_code}, code="employee_code_taken"
+        )
     if superuser and role != Role.HQ_ADMIN:
         raise BusinessRuleError(_("Only an HQ admin can be a superuser."), code="superuser_not_hq_admin")
     user = User(
@@ -170,10 +174,6 @@ def staff_create(
     user.full_clean()
     user.save()
     user.groups.set([Group.objects.get(name=role.value)])
-    if StaffProfile.objects.filter(employee_code=employee_code).exists():
-        raise ConflictError(
-            _("The employee code %(code)s is taken.") % {"code": employee_code}, code="employee_code_taken"
-        )
     if referral_code is None:
         referral_code = _new_referral_code()
         while StaffProfile.objects.filter(referral_code=referral_code).exists():
@@ -195,22 +195,41 @@ def staff_create(
 
 
 @transaction.atomic
-def staff_set_role(*, profile: StaffProfile, role: str, home_store: Location | None) -> StaffProfile:
-    """Moves a staff member to another role and/or store (e.g. a clerk promoted to store manager)."""
-    role = Role(role)
-    _check_role_store(role, home_store)
-    profile = StaffProfile.objects.select_for_update().get(pk=profile.pk)
-    profile.home_store = home_store
-    profile.full_clean()
-    profile.save(update_fields=["home_store", "updated_at"])
+def staff_update(
+    *,
+    profile: StaffProfile,
+    role: str | None = None,
+    home_store: Location | object | None = ...,
+    display_name: str | None = None,
+) -> StaffProfile:
+    """Changes a staff member's role and/or store (a clerk promoted to store manager, moved to another
+    store, or moved to HQ) and display name. The pair role/store is checked as on creation."""
+    profile = StaffProfile.objects.select_for_update().select_related("user", "home_store").get(pk=profile.pk)
     user = profile.user
-    user.groups.remove(*Group.objects.filter(name__in=Role.values))
-    user.groups.add(Group.objects.get(name=role.value))
-    User.objects.filter(pk=user.pk).update(is_staff=role not in STORE_ROLES)
+    current = current_role(user)
+    new_role = Role(role) if role is not None else current
+    new_store = profile.home_store if home_store is ... else home_store
+    if new_role is None:
+        raise BusinessRuleError(_("Choose a role for this staff member."), code="role_required")
+    check_role_store(new_role, new_store)
+    profile.home_store = new_store
+    if display_name is not None:
+        profile.display_name = display_name
+    profile.full_clean()
+    profile.save(update_fields=["home_store", "display_name", "updated_at"])
+    if new_role != current:
+        user.groups.remove(*Group.objects.filter(name__in=Role.values))
+        user.groups.add(Group.objects.get(name=new_role.value))
+        User.objects.filter(pk=user.pk).update(is_staff=new_role not in STORE_ROLES)
     return profile
 
 
-def _check_role_store(role: Role, home_store: Location | None) -> None:
+def current_role(user: User) -> Role | None:
+    names = sorted(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+    return Role(names[0]) if names else None
+
+
+def check_role_store(role: Role, home_store: Location | None) -> None:
     if role in STORE_ROLES and home_store is None:
         raise BusinessRuleError(_("A store manager or clerk needs a home store."), code="home_store_required")
     if role in STORE_ROLES and not home_store.is_store:

@@ -2,9 +2,11 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from omo.org.models import ChannelCredential, SalesChannel
+from omo.org.access import roles_of
+from omo.org.models import ChannelCredential, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
 from tests.factories import SalesChannelFactory, make_staff
 
@@ -83,3 +85,61 @@ def test_issue_key_action_shows_the_key_once_and_stores_only_its_hash(client, hq
     assert key.startswith(f"omo_{credential.prefix}_")
     assert key.split("_", 2)[2] not in credential.secret_hash
     assert SalesChannel.objects.get(pk=channel.pk).credentials.count() == 1
+
+
+def test_hq_adds_a_clerk_through_the_staff_form(client, hq_admin, store_a):
+    client.force_login(hq_admin)
+
+    response = client.post(
+        reverse("admin:org_staffprofile_add"),
+        {
+            "username": "new.clerk",
+            "email": "",
+            "password": "Long-enough-pass-1",
+            "employee_code": "A-100",
+            "display_name": "新店員",
+            "role": "clerk",
+            "home_store": store_a.pk,
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    profile = StaffProfile.objects.get(employee_code="A-100")
+    assert (profile.user.username, profile.home_store, roles_of(profile.user)) == ("new.clerk", store_a, {"clerk"})
+    assert profile.user.check_password("Long-enough-pass-1")
+    assert LogEntry.objects.filter(user=hq_admin, object_id=str(profile.pk)).count() == 1
+
+
+def test_staff_form_refuses_a_clerk_without_a_store_and_creates_nothing(client, hq_admin):
+    client.force_login(hq_admin)
+
+    response = client.post(
+        reverse("admin:org_staffprofile_add"),
+        {
+            "username": "lost",
+            "password": "Long-enough-pass-1",
+            "employee_code": "A-101",
+            "display_name": "x",
+            "role": "clerk",
+            "home_store": "",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["A store manager or clerk needs a home store."]
+    assert not User.objects.filter(username="lost").exists()
+
+
+def test_hq_promotes_a_clerk_to_store_manager_of_another_store(client, hq_admin, store_a, store_b):
+    profile = make_staff(Role.CLERK, store=store_a, display_name="阿明")
+    client.force_login(hq_admin)
+
+    response = client.post(
+        reverse("admin:org_staffprofile_change", args=[profile.pk]),
+        {"display_name": "阿明", "role": "store_manager", "home_store": store_b.pk},
+    )
+
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    user = User.objects.get(pk=profile.user_id)
+    assert (profile.home_store, roles_of(user)) == (store_b, {"store_manager"})

@@ -54,7 +54,7 @@ def test_duplicate_username_or_employee_code_is_a_conflict(store_a):
 def test_promotion_moves_role_and_store(store_a, store_b):
     profile = make_staff(Role.CLERK, store=store_a)
 
-    services.staff_set_role(profile=profile, role=Role.STORE_MANAGER, home_store=store_b)
+    services.staff_update(profile=profile, role=Role.STORE_MANAGER, home_store=store_b)
 
     user = User.objects.get(pk=profile.user_id)
     assert roles_of(user) == {"store_manager"}
@@ -64,7 +64,7 @@ def test_promotion_moves_role_and_store(store_a, store_b):
 def test_promotion_to_hq_makes_admin_staff(store_a):
     profile = make_staff(Role.CLERK, store=store_a)
 
-    services.staff_set_role(profile=profile, role=Role.HQ_FINANCE, home_store=None)
+    services.staff_update(profile=profile, role=Role.HQ_FINANCE, home_store=None)
 
     user = User.objects.get(pk=profile.user_id)
     assert is_hq(user)
@@ -101,3 +101,28 @@ def test_location_code_format_is_validated(db):
         services.location_create(code="taipei store", name="x", kind="store")
 
     assert "code" in error.value.message_dict
+
+
+def test_moving_a_clerk_to_a_warehouse_is_refused_and_changes_nothing(store_a, warehouse):
+    profile = make_staff(Role.CLERK, store=store_a)
+
+    with pytest.raises(BusinessRuleError) as error:
+        services.staff_update(profile=profile, home_store=warehouse)
+
+    assert error.value.code == "home_store_not_store"
+    profile.refresh_from_db()
+    assert profile.home_store == store_a
+    assert roles_of(User.objects.get(pk=profile.user_id)) == {"clerk"}
+
+
+def test_renaming_keeps_role_and_store(store_a):
+    profile = make_staff(Role.STORE_MANAGER, store=store_a)
+
+    services.staff_update(profile=profile, display_name="林店長")
+
+    profile.refresh_from_db()
+    assert (profile.display_name, profile.home_store, services.current_role(profile.user)) == (
+        "林店長",
+        store_a,
+        Role.STORE_MANAGER,
+    )

@@ -14,8 +14,9 @@ COPY pos ./pos
 COPY attribution ./attribution
 COPY locale ./locale
 COPY manage.py ./
-RUN pip install --no-cache-dir -c constraints.txt . \
- && DEBUG=0 ALLOWED_HOSTS=build SECRET_KEY=collectstatic-only-not-a-real-key-0123456789abcdefghijklmnop \
+# Editable install: web, worker and beat all import the code in /app (with its locale/ beside it).
+RUN pip install --no-cache-dir -c constraints.txt -e . \
+ && DEBUG=0 ALLOWED_HOSTS=build SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     python manage.py collectstatic --noinput \
  && useradd --system --uid 1000 omo && chown -R omo /app
 USER omo

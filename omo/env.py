@@ -163,7 +163,12 @@ def production_problems(*, debug: bool, secret: str, allowed_hosts: list[str]) -
         problems.append(
             "SECRET_KEY is not set (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
-    elif len(secret) < 50 or len(set(secret)) < 5 or secret.startswith("django-insecure"):
+    elif (
+        len(secret) < 50
+        or len(set(secret)) < 5
+        or secret.startswith("django-insecure")
+        or any(marker in secret.lower() for marker in ("change-me", "changeme", "not-a-real-key", "example"))
+    ):
         problems.append("SECRET_KEY is too weak: use at least 50 random characters")
     if not allowed_hosts:
         problems.append("ALLOWED_HOSTS is not set (a comma-separated list such as shop.example.com,admin.example.com)")

@@ -9,6 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = True
 SECURE_SSL_REDIRECT = False
+HEALTHZ_CACHE_SECONDS = 0  # each test sees a fresh report; the cache has its own test
 # Tests assert English messages; the Chinese ones are tested by asking for zh-hant explicitly.
 # (The production default stays zh-hant: tests/omo/test_startup.py checks it.)
 LANGUAGE_CODE = "en"

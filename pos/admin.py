@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from pos import services
 from pos.models import Register
 
 
@@ -13,7 +14,7 @@ class RegisterAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "created_by", "updated_at", "updated_by"]
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            services.register_update(actor=request.user, register=obj, name=obj.name, is_active=obj.is_active)
+        else:
+            obj.pk = services.register_create(actor=request.user, store=obj.store, code=obj.code, name=obj.name).pk

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from omo.core.errors import BusinessRuleError, ConflictError
+from omo.core.errors import BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.access import ensure_permission, ensure_store_allowed
 from omo.org.models import Location, User
 from pos.models import Register
@@ -24,8 +24,12 @@ def register_create(*, actor: User | None, store: Location, code: str, name: str
             _("Register %(code)s already exists in this store.") % {"code": code}, code="register_exists"
         )
     register = Register(store=store, code=code, name=name, created_by=actor, updated_by=actor)
-    register.full_clean()
-    register.save()
+    # Uniqueness was checked above and is enforced by the insert: a concurrent twin gets a 409.
+    register.full_clean(validate_unique=False, validate_constraints=False)
+    with conflict_on_integrity_error(
+        _("Register %(code)s already exists in this store.") % {"code": code}, code="register_exists"
+    ):
+        register.save()
     return register
 
 

@@ -117,6 +117,21 @@ ZH_HANT = {
     "password": "密碼",
     "At least 10 characters; the staff member can change it later.": "至少 10 個字元；員工之後可以自行修改。",
     "Choose a role for this staff member.": "請為這位員工選擇角色。",
+    "New API keys": "新的 API 金鑰",
+    "This warehouse supplies stores: assign them another warehouse first.": "此倉庫負責門市補貨：請先為那些門市指定其他倉庫。",
+    "Staff work in this store: move them to another store first.": "此門市仍有員工：請先將他們調到其他門市。",
+    "%(things)s belong to this location as a %(kind)s.": "此據點以%(kind)s身分擁有%(things)s。",
+    "These fields cannot be changed here.": "這些欄位不能在此修改。",
+    "Employee or referral code already in use.": "員工編號或推薦碼已被使用。",
+    "Home": "首頁",
+    "Copy each key now: only its hash is stored, it cannot be shown again.": "請立即複製每把金鑰：系統只保存雜湊值，之後無法再顯示。",
+    "API key": "API 金鑰",
+    "Back to the channels": "回到銷售通路",
+    "Logged in as %(name)s.": "目前登入：%(name)s。",
+    "Log out": "登出",
+    "Staff login": "員工登入",
+    "Wrong username or password.": "帳號或密碼錯誤。",
+    "Log in": "登入",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -6,7 +6,11 @@ Each error has a machine-readable ``code`` (snake_case, stable: frontends switch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from django.db import IntegrityError, transaction
 
 
 class ApplicationError(Exception):
@@ -45,3 +49,18 @@ class BusinessRuleError(ApplicationError):
 
     status_code = 422
     default_code = "rule_violated"
+
+
+@contextmanager
+def conflict_on_integrity_error(message: str, *, code: str) -> Iterator[None]:
+    """Turns a unique-constraint clash inside the block into a 409 ``ConflictError``.
+
+    Services check for duplicates first to give a precise message; this catches the race where a
+    concurrent request inserts the same key between that check and the write (a savepoint keeps the
+    surrounding transaction usable).
+    """
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ConflictError(message, code=code) from None

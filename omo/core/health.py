@@ -15,6 +15,9 @@ from django.db import connection
 
 WORKER_TIMEOUT_SECONDS = 3.0
 BEAT_HEARTBEAT_KEY = "omo:beat:last"
+BEAT_STALE_SECONDS = 180  # three missed heartbeats
+REPORT_KEY = "omo:healthz:report"
+REPORT_LOCK_KEY = "omo:healthz:lock"
 
 
 def _ms(start: float) -> float:
@@ -78,7 +81,8 @@ def beat_last_seen() -> dict:
         return {"status": "error", "error": exc.__class__.__name__}
     if last is None:
         return {"status": "unknown", "detail": "no beat heartbeat recorded yet"}
-    return {"status": "ok", "age_seconds": round(time.time() - last, 1)}
+    age = round(time.time() - last, 1)
+    return {"status": "ok" if age <= BEAT_STALE_SECONDS else "stale", "age_seconds": age}
 
 
 def health_report() -> tuple[bool, dict]:
@@ -90,3 +94,26 @@ def health_report() -> tuple[bool, dict]:
     # beat is informational: a missing beat does not make the web process unhealthy.
     checks["beat"] = beat_last_seen() if redis_status["status"] == "ok" else {"status": "skipped"}
     return healthy, {"status": "ok" if healthy else "error", "checks": checks}
+
+
+def cached_health_report() -> tuple[bool, dict]:
+    """The report, computed at most once per ``HEALTHZ_CACHE_SECONDS`` however many callers ask: an
+    anonymous flood of /healthz cannot pile up Redis connections and worker round trips."""
+    ttl = settings.HEALTHZ_CACHE_SECONDS
+    if ttl <= 0:
+        return health_report()
+    try:
+        cached = cache.get(REPORT_KEY)
+        if cached is not None:
+            return cached
+        computing_here = cache.add(REPORT_LOCK_KEY, 1, timeout=ttl)
+    except Exception:  # the cache is Redis and Redis is down: say so without the cache
+        return health_report()
+    result = health_report()
+    if computing_here:
+        try:
+            cache.set(REPORT_KEY, result, timeout=ttl)
+            cache.delete(REPORT_LOCK_KEY)
+        except Exception:  # noqa: S110 - the report itself says what is down
+            pass
+    return result

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from omo.org import services as org
-from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile
+from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
 from pos.models import Register
 from pos.services import register_create
@@ -74,6 +74,7 @@ class SeedResult:
     created: dict[str, int] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, role, store
     channel_keys: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # logins that existed before the seed, left as they were
 
     def count(self, what: str) -> None:
         self.created[what] = self.created.get(what, 0) + 1
@@ -102,14 +103,19 @@ def seed_demo() -> SeedResult:
             )
             result.count("locations")
 
-    existing_staff = set(StaffProfile.objects.values_list("user__username", flat=True))
+    # Keyed on the login, not the profile: a login made earlier (say by createsuperuser) is left alone.
+    existing_logins = {u.lower() for u in User.objects.values_list("username", flat=True)}
+    demo_profiles = set(StaffProfile.objects.values_list("user__username", flat=True))
     staff_rows = [(u, n, r, c, None) for u, n, r, c in HQ_STAFF]
     for store_code, people in STORE_STAFF.items():
         for index, (suffix, name) in enumerate(people):
             role = Role.STORE_MANAGER if suffix == "manager" else Role.CLERK
             staff_rows.append((store_username(store_code, suffix), name, role, f"{store_code[2:]}-{index}", store_code))
     for username, name, role, employee_code, store_code in staff_rows:
-        if username not in existing_staff:
+        if username.lower() in existing_logins and username not in demo_profiles:
+            result.skipped.append(username)
+            continue
+        if username.lower() not in existing_logins:
             org.staff_create(
                 username=username,
                 password=DEMO_PASSWORD,

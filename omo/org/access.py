@@ -7,7 +7,7 @@ scope is reported as *not found*, never as forbidden, so its existence does not 
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from omo.core.errors import NotFoundError, PermissionDeniedError
@@ -51,7 +51,8 @@ def store_ids_for(user) -> frozenset[int] | None:
 def scope_to_user(queryset: QuerySet, user, *, store_field: str | None = None) -> QuerySet:
     """``queryset`` narrowed to the rows ``user`` may see.
 
-    ``store_field`` is the lookup path to the store (e.g. ``"store"`` or ``"order__store"``); it
+    ``store_field`` is the lookup path to the store (e.g. ``"store"`` or ``"order__store"``), or a
+    tuple of paths of which any may match (a transfer is seen by its origin and its destination); it
     defaults to the model's ``STORE_FIELD``. A model without one is HQ-only.
     """
     allowed = store_ids_for(user)
@@ -60,8 +61,10 @@ def scope_to_user(queryset: QuerySet, user, *, store_field: str | None = None) -
     field = store_field or getattr(queryset.model, "STORE_FIELD", None)
     if not field or not allowed:
         return queryset.none()
-    lookup = "pk__in" if field == "self" else f"{field}__in"
-    return queryset.filter(**{lookup: allowed})
+    condition = Q()
+    for path in (field,) if isinstance(field, str) else field:
+        condition |= Q(**{"pk__in" if path == "self" else f"{path}__in": allowed})
+    return queryset.filter(condition)
 
 
 def get_scoped(queryset: QuerySet, user, *, store_field: str | None = None, **lookup) -> Model:

@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from omo.core.errors import BusinessRuleError
+from omo.core.errors import ApplicationError, BusinessRuleError
 from omo.org import services
 from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
@@ -42,6 +43,18 @@ class UserAdmin(DjangoUserAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Only a superuser may touch a superuser (password, name, activation): an HQ admin cannot
+        # take over the account that has every permission.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
@@ -62,6 +75,13 @@ class LocationAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "city", "address"]
     list_select_related = ["supplying_warehouse"]
     autocomplete_fields = ["supplying_warehouse"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {f: getattr(obj, f) for f in services.LOCATION_FIELDS}
+        if change:
+            services.location_update(location=obj, **fields)
+        else:
+            obj.pk = services.location_create(code=obj.code, **fields).pk
 
 
 class ChannelCredentialInline(admin.TabularInline):
@@ -89,16 +109,30 @@ class SalesChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Issue a new API key (shown once)"), permissions=["change"])
     def issue_key(self, request, queryset):
-        for channel in queryset:
-            _credential, raw_key = services.channel_credential_issue(
-                channel=channel, name=f"issued by {request.user.username}", created_by=request.user
-            )
-            self.message_user(
-                request,
-                _("New key for %(channel)s (copy it now, it is not shown again): %(key)s")
-                % {"channel": channel.code, "key": raw_key},
-                messages.WARNING,
-            )
+        """Shows the new keys on a page of their own (never in a cookie-backed message)."""
+        issued, refused = [], []
+        for channel in queryset.order_by("code"):
+            try:
+                _credential, raw_key = services.channel_credential_issue(
+                    channel=channel, name=f"issued by {request.user.username}", created_by=request.user
+                )
+            except ApplicationError as error:
+                refused.append((channel, error.message))
+                continue
+            issued.append((channel, raw_key))
+        response = TemplateResponse(
+            request,
+            "admin/org/saleschannel/issued_keys.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("New API keys"),
+                "issued": issued,
+                "refused": refused,
+                "opts": self.model._meta,
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 @admin.register(ChannelCredential)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 CODE_VALIDATOR = RegexValidator(
@@ -28,6 +29,7 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        constraints = [models.UniqueConstraint(Lower("username"), name="user_username_case_insensitive_unique")]
 
 
 class Location(models.Model):
@@ -80,12 +82,45 @@ class Location(models.Model):
         return self.kind == self.Kind.STORE
 
     def clean(self):
+        if self.pk:
+            self._check_kind_change()
         if self.supplying_warehouse_id is None:
             return
         if self.kind != self.Kind.STORE:
             raise ValidationError({"supplying_warehouse": _("Only a store is supplied by a warehouse.")})
         if self.supplying_warehouse.kind != self.Kind.WAREHOUSE:
             raise ValidationError({"supplying_warehouse": _("The supplier must be a warehouse.")})
+
+    def _check_kind_change(self):
+        saved_kind = Location.objects.filter(pk=self.pk).values_list("kind", flat=True).first()
+        if saved_kind is None or saved_kind == self.kind:
+            return
+        if saved_kind == self.Kind.WAREHOUSE and self.supplied_stores.exists():
+            raise ValidationError({"kind": _("This warehouse supplies stores: assign them another warehouse first.")})
+        if saved_kind == self.Kind.STORE and self.staff.exists():
+            raise ValidationError({"kind": _("Staff work in this store: move them to another store first.")})
+        # Other apps' records that need a store (registers, orders ...) protect themselves: see
+        # their services; a warehouse never gets a register because register_create refuses it.
+        from django.apps import apps
+
+        for model in apps.get_models():
+            for field in model._meta.get_fields():
+                if (
+                    getattr(field, "related_model", None) is Location
+                    and getattr(field, "many_to_one", False)
+                    and field.remote_field.limit_choices_to == {"kind": saved_kind}
+                    and model is not Location
+                    and model._default_manager.filter(**{field.name: self.pk}).exists()
+                ):
+                    raise ValidationError(
+                        {
+                            "kind": _("%(things)s belong to this location as a %(kind)s.")
+                            % {
+                                "things": model._meta.verbose_name_plural.capitalize(),
+                                "kind": Location.Kind(saved_kind).label,
+                            }
+                        }
+                    )
 
 
 class SalesChannel(models.Model):

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from omo.core.errors import BusinessRuleError, ConflictError
+from omo.core.errors import BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import STORE_ROLES, Role
 
@@ -54,6 +54,26 @@ def location_create(
         supplying_warehouse=supplying_warehouse,
         is_active=is_active,
     )
+    location.full_clean()
+    location.save()
+    return location
+
+
+LOCATION_FIELDS = ("name", "kind", "city", "address", "phone", "supplying_warehouse", "is_active")
+
+
+@transaction.atomic
+def location_update(*, location: Location, **changes) -> Location:
+    """Changes a location. Its kind cannot change while other records depend on it being a store or a
+    warehouse (Location.clean says which)."""
+    unknown = set(changes) - set(LOCATION_FIELDS)
+    if unknown:
+        raise BusinessRuleError(
+            _("These fields cannot be changed here."), code="invalid_fields", details={"fields": sorted(unknown)}
+        )
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    for field, value in changes.items():
+        setattr(location, field, value)
     location.full_clean()
     location.save()
     return location
@@ -171,8 +191,11 @@ def staff_create(
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.full_clean()
-    user.save()
+    user.full_clean(validate_unique=False, validate_constraints=False)  # checked above; the insert enforces it
+    with conflict_on_integrity_error(
+        _("The username %(username)s is taken.") % {"username": username}, code="username_taken"
+    ):
+        user.save()
     user.groups.set([Group.objects.get(name=role.value)])
     if referral_code is None:
         referral_code = _new_referral_code()
@@ -189,8 +212,9 @@ def staff_create(
         home_store=home_store,
         referral_code=referral_code,
     )
-    profile.full_clean()
-    profile.save()
+    profile.full_clean(validate_unique=False)
+    with conflict_on_integrity_error(_("Employee or referral code already in use."), code="staff_code_taken"):
+        profile.save()
     return profile
 
 
@@ -204,7 +228,9 @@ def staff_update(
 ) -> StaffProfile:
     """Changes a staff member's role and/or store (a clerk promoted to store manager, moved to another
     store, or moved to HQ) and display name. The pair role/store is checked as on creation."""
-    profile = StaffProfile.objects.select_for_update().select_related("user", "home_store").get(pk=profile.pk)
+    profile = (
+        StaffProfile.objects.select_for_update(of=("self",)).select_related("user", "home_store").get(pk=profile.pk)
+    )
     user = profile.user
     current = current_role(user)
     new_role = Role(role) if role is not None else current
@@ -220,7 +246,10 @@ def staff_update(
     if new_role != current:
         user.groups.remove(*Group.objects.filter(name__in=Role.values))
         user.groups.add(Group.objects.get(name=new_role.value))
-        User.objects.filter(pk=user.pk).update(is_staff=new_role not in STORE_ROLES)
+        changes = {"is_staff": new_role not in STORE_ROLES}
+        if new_role != Role.HQ_ADMIN:
+            changes["is_superuser"] = False  # a superuser bypasses every role and store check
+        User.objects.filter(pk=user.pk).update(**changes)
     return profile
 
 

@@ -6,7 +6,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from omo.org.access import roles_of
-from omo.org.models import ChannelCredential, SalesChannel, StaffProfile, User
+from omo.org.models import ChannelCredential, StaffProfile, User
 from omo.org.roles import Role
 from tests.factories import SalesChannelFactory, make_staff
 
@@ -68,23 +68,95 @@ def test_every_hq_role_can_enter_the_admin(client, db):
         assert client.get("/admin/org/location/").status_code == 200, role
 
 
-def test_issue_key_action_shows_the_key_once_and_stores_only_its_hash(client, hq_admin):
+def test_issue_key_action_shows_the_key_once_on_its_own_page_and_stores_only_its_hash(client, hq_admin):
     channel = SalesChannelFactory(code="APP", kind="app")
+    closed = SalesChannelFactory(code="OLD", kind="web", is_active=False)
     client.force_login(hq_admin)
 
     response = client.post(
         reverse("admin:org_saleschannel_changelist"),
-        {"action": "issue_key", "_selected_action": [channel.pk]},
-        follow=True,
+        {"action": "issue_key", "_selected_action": [channel.pk, closed.pk]},
     )
 
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("no-store")
     credential = ChannelCredential.objects.get(channel=channel)
-    messages = [str(m) for m in response.context["messages"]]
-    assert len(messages) == 1
-    key = messages[0].rsplit(" ", 1)[1]
+    [(shown_channel, key)] = response.context["issued"]
+    assert shown_channel == channel
     assert key.startswith(f"omo_{credential.prefix}_")
     assert key.split("_", 2)[2] not in credential.secret_hash
-    assert SalesChannel.objects.get(pk=channel.pk).credentials.count() == 1
+    assert key in response.content.decode()
+    assert [(c.code, reason) for c, reason in response.context["refused"]] == [
+        ("OLD", "Cannot issue a key for an inactive channel.")
+    ]
+    assert not ChannelCredential.objects.filter(channel=closed).exists()
+    assert "Set-Cookie" not in response or key not in response["Set-Cookie"]
+
+
+def test_hq_admin_who_is_not_superuser_cannot_touch_a_superuser(client, hq_admin):
+    root = make_staff(Role.HQ_ADMIN, username="root", superuser=True, password="root-pass-123").user
+    before = root.password
+    client.force_login(hq_admin)
+
+    password_page = client.post(
+        f"/admin/org/user/{root.pk}/password/",
+        {"password1": "Stolen-pass-123", "password2": "Stolen-pass-123", "usable_password": "true"},
+    )
+    change_page = client.post(f"/admin/org/user/{root.pk}/change/", {"username": "root", "is_active": ""})
+    delete_page = client.post(f"/admin/org/user/{root.pk}/delete/", {"post": "yes"})
+
+    assert password_page.status_code == 403
+    assert delete_page.status_code == 403
+    assert change_page.status_code in (302, 403)
+    root.refresh_from_db()
+    assert (root.password, root.is_active, root.username) == (before, True, "root")
+
+
+def test_location_kind_cannot_change_while_stores_or_staff_depend_on_it(client, hq_admin, warehouse, store_a, clerk_a):
+    client.force_login(hq_admin)
+
+    def post(location, kind):
+        return client.post(
+            f"/admin/org/location/{location.pk}/change/",
+            {
+                "code": location.code,
+                "name": location.name,
+                "kind": kind,
+                "city": "",
+                "address": "",
+                "phone": "",
+                "is_active": "on",
+                "supplying_warehouse": "",
+            },
+        )
+
+    warehouse_page = post(warehouse, "store")
+    store_page = post(store_a, "warehouse")
+
+    assert warehouse_page.status_code == 200
+    assert warehouse_page.context["adminform"].form.errors["kind"] == [
+        "This warehouse supplies stores: assign them another warehouse first."
+    ]
+    assert store_page.context["adminform"].form.errors["kind"] == [
+        "Staff work in this store: move them to another store first."
+    ]
+    warehouse.refresh_from_db()
+    store_a.refresh_from_db()
+    assert (warehouse.kind, store_a.kind, store_a.supplying_warehouse) == ("warehouse", "store", warehouse)
+
+
+def test_register_added_in_the_admin_is_stamped_by_the_service(client, hq_admin, store_a):
+    from pos.models import Register
+
+    client.force_login(hq_admin)
+
+    response = client.post(
+        "/admin/pos/register/add/", {"store": store_a.pk, "code": "POS7", "name": "x", "is_active": "on"}
+    )
+
+    assert response.status_code == 302
+    register = Register.objects.get(code="POS7")
+    assert (register.created_by, register.updated_by) == (hq_admin, hq_admin)
 
 
 def test_hq_adds_a_clerk_through_the_staff_form(client, hq_admin, store_a):

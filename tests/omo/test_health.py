@@ -78,3 +78,39 @@ def test_healthz_says_503_when_no_worker_answers(client, redis_url, settings, db
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_healthz_only_answers_get(client, method):
     assert getattr(client, method)("/healthz").status_code == 405
+
+
+def test_report_is_computed_once_per_cache_period(client, db, settings, monkeypatch):
+    from django.core.cache import cache
+
+    from omo.core import health
+
+    settings.HEALTHZ_CACHE_SECONDS = 10
+    settings.REDIS_URL = ""
+    cache.clear()
+    calls = []
+    real = health.health_report
+    monkeypatch.setattr(health, "health_report", lambda: calls.append(1) or real())
+
+    bodies = [client.get("/healthz").json() for _ in range(5)]
+
+    assert len(calls) == 1
+    assert all(body == bodies[0] for body in bodies)
+    cache.clear()
+
+
+def test_beat_heartbeat_older_than_three_minutes_is_stale(db, settings):
+    import time
+
+    from django.core.cache import cache
+
+    from omo.core.health import BEAT_HEARTBEAT_KEY, beat_last_seen
+
+    cache.set(BEAT_HEARTBEAT_KEY, time.time() - 200)
+    stale = beat_last_seen()
+    cache.set(BEAT_HEARTBEAT_KEY, time.time() - 5)
+    fresh = beat_last_seen()
+    cache.delete(BEAT_HEARTBEAT_KEY)
+
+    assert stale["status"] == "stale"
+    assert fresh["status"] == "ok"

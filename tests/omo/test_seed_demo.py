@@ -90,3 +90,15 @@ def test_seed_refuses_production_without_force(db, settings):
         call_command("seed_demo", stdout=StringIO())
 
     assert Location.objects.count() == 0
+
+
+def test_seed_leaves_a_login_made_before_it_alone(db):
+    User.objects.create_superuser("admin", password="my-own-secret-1")
+
+    output = seed()
+
+    assert "admin            (a login of that name existed before the demo: left unchanged)" in output
+    assert User.objects.get(username="admin").check_password("my-own-secret-1")
+    assert not StaffProfile.objects.filter(user__username="admin").exists()
+    assert StaffProfile.objects.count() == 23
+    assert "created nothing" in seed()

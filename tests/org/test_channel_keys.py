@@ -59,6 +59,7 @@ def test_wrong_keys_are_refused_with_401(api, web_key, mangle):
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
     assert response["WWW-Authenticate"] == "Api-Key"
+    assert ChannelCredential.objects.get().last_used_at is None
 
 
 def test_revoked_and_expired_keys_stop_working(api, web, web_key, hq_admin):

@@ -73,7 +73,25 @@ def test_promotion_to_hq_makes_admin_staff(store_a):
 
 def test_only_hq_admin_may_be_superuser(db):
     with pytest.raises(BusinessRuleError, match="Only an HQ admin"):
-        make_staff(Role.HQ_CRM, superuser=True)
+        make_staff(Role.HQ_CRM, superuser=True, username="wannabe")
+
+    assert not User.objects.filter(username="wannabe").exists()
+
+
+def test_moving_a_superuser_out_of_hq_admin_takes_the_superuser_flag(store_a):
+    profile = make_staff(Role.HQ_ADMIN, superuser=True)
+
+    services.staff_update(profile=profile, role=Role.CLERK, home_store=store_a)
+
+    user = User.objects.get(pk=profile.user_id)
+    assert (user.is_superuser, user.is_staff, is_hq(user)) == (False, False, False)
+
+
+def test_usernames_are_unique_whatever_the_case_even_past_the_service(db):
+    make_staff(Role.HQ_CRM, username="Amy")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="amy")
 
 
 def test_warehouse_cannot_have_a_supplier(warehouse):
@@ -126,3 +144,23 @@ def test_renaming_keeps_role_and_store(store_a):
         store_a,
         Role.STORE_MANAGER,
     )
+
+
+def test_location_update_refuses_unknown_fields_and_kind_change_with_dependants(warehouse, store_a):
+    with pytest.raises(BusinessRuleError) as unknown:
+        services.location_update(location=store_a, code="S-NEW")
+    with pytest.raises(ValidationError) as kind:
+        services.location_update(location=warehouse, kind="store")
+
+    assert unknown.value.code == "invalid_fields"
+    assert "supplies stores" in kind.value.message_dict["kind"][0]
+    assert Location.objects.get(pk=warehouse.pk).kind == "warehouse"
+
+
+def test_location_update_changes_name_and_supplier(warehouse, store_a):
+    other = services.location_create(code="WH-2", name="Second", kind="warehouse")
+
+    services.location_update(location=store_a, name="Store A renamed", supplying_warehouse=other)
+
+    store_a.refresh_from_db()
+    assert (store_a.name, store_a.supplying_warehouse) == ("Store A renamed", other)

@@ -148,3 +148,20 @@ def test_staff_list_is_not_n_plus_one(hq_admin, store_a, django_assert_max_num_q
         response = api.get("/api/v1/staff/")
 
     assert response.json()["count"] == 16
+
+
+def test_store_staff_log_in_on_the_staff_login_page_and_use_the_api(client, clerk_a, store_a):
+
+    response = client.post("/accounts/login/", {"username": "a.clerk", "password": "test-pass-123"})
+    api = client.get("/api/v1/staff/")
+
+    assert response.status_code == 302
+    assert api.status_code == 200
+    assert [s["username"] for s in api.json()["results"]] == ["a.clerk"]
+
+
+def test_wrong_password_on_the_staff_login_page_logs_nobody_in(client, clerk_a):
+    response = client.post("/accounts/login/", {"username": "a.clerk", "password": "nope"})
+
+    assert response.status_code == 200
+    assert client.get("/api/v1/staff/").status_code == 401

@@ -31,6 +31,8 @@ class Command(BaseCommand):
   Demo logins (password for all: {DEMO_PASSWORD}):""")
         for username, role, store in result.logins:
             self.stdout.write(f"    {username:<16} {role:<18} {store}")
+        for username in result.skipped:
+            self.stdout.write(f"    {username:<16} (a login of that name existed before the demo: left unchanged)")
         self.stdout.write("\n  Channel API keys (header 'Authorization: Api-Key <key>'):")
         for code, key in result.channel_keys:
             self.stdout.write(f"    {code:<8} {key}")

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -31,6 +32,9 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+        # The test's ORM calls ran beside Playwright's event loop and got connection objects of their
+        # own; close them here, in that same context, or they keep the test database open.
+        connections.close_all()
 
 
 @pytest.fixture

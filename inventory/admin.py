@@ -1,1 +1,400 @@
-"""One stock pool: stock levels per SKU and location, the append-only movement ledger, reservations and transfers."""
+"""HQ admin for the stock pool. Stock changes only through the services: levels and the ledger are
+read-only here; transfers, receipts and counts move through their workflow actions."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from inventory import services
+from inventory.models import (
+    ChannelAllocation,
+    ChannelLocation,
+    GoodsReceipt,
+    GoodsReceiptLine,
+    Lot,
+    LotStock,
+    Reservation,
+    SkuCost,
+    StockCount,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Transfer,
+    TransferLine,
+    TransferLineLot,
+)
+from omo.core.errors import ApplicationError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def run_action(model_admin, request, queryset, action, done_message):
+    """Runs a workflow service per selected row, reporting each refusal instead of failing the page."""
+    done = 0
+    for obj in queryset:
+        try:
+            action(obj)
+            done += 1
+        except ApplicationError as error:
+            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+    if done:
+        model_admin.message_user(request, done_message % {"n": done}, messages.SUCCESS)
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    list_display = [
+        "variant",
+        "location",
+        "on_hand",
+        "reserved",
+        "safety_stock",
+        "atp",
+        "min_level",
+        "max_level",
+        "updated_at",
+    ]
+    list_filter = ["location", "location__kind"]
+    search_fields = ["variant__sku", "variant__product__name", "location__code"]
+    list_select_related = ["variant", "location"]
+    readonly_fields = ["variant", "location", "on_hand", "reserved", "updated_at"]
+    fields = ["variant", "location", "on_hand", "reserved", "safety_stock", "min_level", "max_level", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("ATP"))
+    def atp(self, obj):
+        return obj.atp
+
+    def save_model(self, request, obj, form, change):
+        services.stock_level_configure(
+            variant=obj.variant,
+            location=obj.location,
+            actor=request.user,
+            safety_stock=obj.safety_stock,
+            min_level=obj.min_level,
+            max_level=obj.max_level,
+        )
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    """The ledger: append-only, so read-only here (corrections are new adjustment movements)."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "variant",
+        "location",
+        "quantity",
+        "on_hand_after",
+        "lot",
+        "reference_type",
+        "reference_id",
+        "created_by",
+    ]
+    list_filter = ["kind", "location", "reference_type"]
+    search_fields = ["variant__sku", "reference_id", "reason"]
+    list_select_related = ["variant", "location", "lot", "created_by"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Lot)
+class LotAdmin(admin.ModelAdmin):
+    list_display = ["code", "variant", "expiry_date", "created_at"]
+    list_filter = ["expiry_date"]
+    search_fields = ["code", "variant__sku"]
+    list_select_related = ["variant"]
+    readonly_fields = ["variant", "code", "expiry_date", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # lots arrive with goods receipts
+
+
+@admin.register(LotStock)
+class LotStockAdmin(ReadOnlyAdmin):
+    list_display = ["lot", "expiry", "location", "on_hand"]
+    list_filter = ["location", "lot__expiry_date"]
+    search_fields = ["lot__code", "lot__variant__sku"]
+    list_select_related = ["lot", "location"]
+
+    @admin.display(description=_("expiry date"), ordering="lot__expiry_date")
+    def expiry(self, obj):
+        return obj.lot.expiry_date
+
+
+@admin.register(SkuCost)
+class SkuCostAdmin(ReadOnlyAdmin):
+    list_display = ["variant", "average_cost", "updated_at"]
+    search_fields = ["variant__sku"]
+    list_select_related = ["variant"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "variant", "location", "quantity", "status", "channel", "expires_at", "created_at"]
+    list_filter = ["status", "channel", "location"]
+    search_fields = ["reference", "variant__sku"]
+    list_select_related = ["variant", "location", "channel"]
+    actions = ["release"]
+
+    @admin.action(description=_("Release the selected reservations' references"))
+    def release(self, request, queryset):
+        references = sorted(set(queryset.filter(status="active").values_list("reference", flat=True)))
+        run_action(
+            self,
+            request,
+            references,
+            lambda ref: services.reservation_release(reference=ref),
+            _("Released %(n)d references."),
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("inventory.change_reservation")
+
+
+@admin.register(ChannelLocation)
+class ChannelLocationAdmin(admin.ModelAdmin):
+    list_display = ["channel", "location", "priority", "ships", "offers_pickup"]
+    list_filter = ["channel", "ships", "offers_pickup"]
+    search_fields = ["channel__code", "location__code"]
+    list_select_related = ["channel", "location"]
+    list_editable = ["priority", "ships", "offers_pickup"]
+
+
+@admin.register(ChannelAllocation)
+class ChannelAllocationAdmin(admin.ModelAdmin):
+    list_display = ["channel", "strategy"]
+    list_select_related = ["channel"]
+    search_fields = ["channel__code"]
+
+
+class TransferLineInline(admin.TabularInline):
+    model = TransferLine
+    extra = 0
+    fields = ["variant", "quantity_requested", "quantity_shipped", "quantity_received", "discrepancy_note"]
+    readonly_fields = ["quantity_shipped", "quantity_received", "discrepancy_note"]
+    autocomplete_fields = ["variant"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or obj.status == Transfer.Status.REQUESTED
+
+
+@admin.register(Transfer)
+class TransferAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "origin",
+        "destination",
+        "status",
+        "kind",
+        "requested_by",
+        "requested_at",
+        "shipped_at",
+        "received_at",
+    ]
+    list_filter = ["status", "kind", "origin", "destination"]
+    search_fields = ["id", "note", "lines__variant__sku"]
+    list_select_related = ["origin", "destination", "requested_by"]
+    inlines = [TransferLineInline]
+    actions = ["approve", "ship", "receive_as_shipped", "cancel"]
+    readonly_fields = [
+        "status",
+        "kind",
+        "requested_by",
+        "requested_at",
+        "approved_by",
+        "approved_at",
+        "shipped_by",
+        "shipped_at",
+        "received_by",
+        "received_at",
+        "cancelled_by",
+        "cancelled_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "origin", "destination"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.requested_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Approve"))
+    def approve(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.transfer_approve(transfer=t, actor=request.user),
+            _("Approved %(n)d transfers."),
+        )
+
+    @admin.action(description=_("Ship everything requested"))
+    def ship(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.transfer_ship(transfer=t, actor=request.user),
+            _("Shipped %(n)d transfers."),
+        )
+
+    @admin.action(description=_("Receive as shipped"))
+    def receive_as_shipped(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.transfer_receive(transfer=t, actor=request.user),
+            _("Received %(n)d transfers."),
+        )
+
+    @admin.action(description=_("Cancel"))
+    def cancel(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.transfer_cancel(transfer=t, actor=request.user),
+            _("Cancelled %(n)d transfers."),
+        )
+
+
+@admin.register(TransferLine)
+class TransferLineAdmin(ReadOnlyAdmin):
+    list_display = ["transfer", "variant", "quantity_requested", "quantity_shipped", "quantity_received"]
+    search_fields = ["variant__sku"]
+    list_select_related = ["transfer", "variant"]
+
+
+@admin.register(TransferLineLot)
+class TransferLineLotAdmin(ReadOnlyAdmin):
+    list_display = ["line", "lot", "quantity"]
+    search_fields = ["lot__code"]
+    list_select_related = ["line", "lot"]
+
+
+class GoodsReceiptLineInline(admin.TabularInline):
+    model = GoodsReceiptLine
+    extra = 1
+    fields = ["variant", "quantity", "unit_cost", "lot_code", "expiry_date"]
+    autocomplete_fields = ["variant"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or obj.status == GoodsReceipt.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None or obj.status == GoodsReceipt.Status.DRAFT
+
+
+@admin.register(GoodsReceipt)
+class GoodsReceiptAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "location",
+        "supplier",
+        "supplier_reference",
+        "status",
+        "created_at",
+        "posted_at",
+        "posted_by",
+    ]
+    list_filter = ["status", "location"]
+    search_fields = ["supplier", "supplier_reference", "lines__variant__sku"]
+    list_select_related = ["location", "posted_by"]
+    inlines = [GoodsReceiptLineInline]
+    actions = ["post"]
+    readonly_fields = ["status", "created_by", "created_at", "posted_by", "posted_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Post: put the goods on hand"))
+    def post(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda r: services.goods_receipt_post(receipt=r, actor=request.user),
+            _("Posted %(n)d goods receipts."),
+        )
+
+
+@admin.register(GoodsReceiptLine)
+class GoodsReceiptLineAdmin(ReadOnlyAdmin):
+    list_display = ["receipt", "variant", "quantity", "unit_cost", "lot_code", "expiry_date"]
+    search_fields = ["variant__sku", "lot_code"]
+    list_select_related = ["receipt", "variant"]
+
+
+class StockCountLineInline(admin.TabularInline):
+    model = StockCountLine
+    extra = 0
+    fields = ["variant", "lot", "expected", "counted", "variance"]
+    readonly_fields = ["variant", "lot", "expected", "variance"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("variance"))
+    def variance(self, obj):
+        return obj.variance
+
+
+@admin.register(StockCount)
+class StockCountAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "location", "status", "created_by", "created_at", "posted_by", "posted_at"]
+    list_filter = ["status", "location"]
+    search_fields = ["note", "location__code"]
+    list_select_related = ["location", "created_by", "posted_by"]
+    inlines = [StockCountLineInline]
+    actions = ["post"]
+    readonly_fields = ["status", "created_by", "created_at", "posted_by", "posted_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "location"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            obj.pk = services.stock_count_start(location=obj.location, actor=request.user, note=obj.note).pk
+
+    def save_formset(self, request, form, formset, change):
+        lines = formset.save(commit=False)
+        counted = {line.pk: line.counted for line in lines if line.counted is not None}
+        if counted:
+            services.stock_count_record(count=form.instance, actor=request.user, counted=counted)
+
+    @admin.action(description=_("Post the variances as adjustments"))
+    def post(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset,
+            lambda c: services.stock_count_post(count=c, actor=request.user),
+            _("Posted %(n)d stock counts."),
+        )
+
+
+@admin.register(StockCountLine)
+class StockCountLineAdmin(ReadOnlyAdmin):
+    list_display = ["count", "variant", "lot", "expected", "counted"]
+    search_fields = ["variant__sku"]
+    list_select_related = ["count", "variant", "lot"]

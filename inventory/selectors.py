@@ -1,1 +1,130 @@
-"""One stock pool: stock levels per SKU and location, the append-only movement ledger, reservations and transfers."""
+"""Reads of the stock pool, with their queries spelled out.
+
+Availability answers a listing page (up to 100 SKUs) in three queries whatever the number of
+locations: the variants, their stock rows with ATP above zero at active locations, and the channel's
+fulfilment locations.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from catalog.models import Variant
+from inventory.models import ChannelLocation, LotStock, StockLevel, StockMovement, Transfer
+from omo.org.access import scope_to_user
+from omo.org.models import Location, SalesChannel
+
+ATP = Greatest(F("on_hand") - F("reserved") - F("safety_stock"), Value(0))
+
+
+def variant_ids_with_stock(variant_ids: list[int]) -> set[int]:
+    return set(
+        StockLevel.objects.filter(variant_id__in=variant_ids, on_hand__gt=0).values_list("variant_id", flat=True)
+    )
+
+
+def _fulfilment(channel: SalesChannel | None) -> tuple[dict[int, int], set[int] | None]:
+    """(shipping location id -> priority, pickup store ids or None for "any active store")."""
+    if channel is None:
+        return {}, None
+    rows = list(
+        ChannelLocation.objects.filter(channel=channel, location__is_active=True).values_list(
+            "location_id", "priority", "ships", "offers_pickup"
+        )
+    )
+    ships = {loc: prio for loc, prio, can_ship, _p in rows if can_ship}
+    pickup = {loc for loc, _prio, _s, offers in rows if offers}
+    return ships, pickup
+
+
+def availability(*, variants: list[Variant], channel: SalesChannel | None = None) -> dict[str, dict]:
+    """Per SKU: ATP per location, what ships for ``channel``, which stores offer pickup now, and
+    whether it can be ordered to any store (endless aisle: shipped there from a fulfilment location)."""
+    ids = {v.pk: v for v in variants}
+    rows = (
+        StockLevel.objects.filter(variant_id__in=ids, location__is_active=True)
+        .annotate(atp=ATP)
+        .filter(atp__gt=0)
+        .values_list("variant_id", "location_id", "location__code", "location__name", "location__kind", "atp")
+        .order_by("variant_id", "location__code")
+    )
+    ships, pickup = _fulfilment(channel)
+    result = {
+        v.sku: {
+            "sku": v.sku,
+            "total_atp": 0,
+            "ship_atp": 0,
+            "pickup_stores": [],
+            "locations": [],
+            "order_to_store": False,
+        }
+        for v in variants
+    }
+    for variant_id, location_id, code, name, kind, atp in rows:
+        entry = result[ids[variant_id].sku]
+        entry["total_atp"] += atp
+        entry["locations"].append({"location": code, "name": name, "kind": kind, "atp": atp})
+        if channel is None or location_id in ships:
+            entry["ship_atp"] += atp
+        is_pickup = kind == Location.Kind.STORE and (pickup is None or location_id in pickup)
+        if is_pickup:
+            entry["pickup_stores"].append({"location": code, "name": name, "atp": atp})
+    for entry in result.values():
+        entry["order_to_store"] = entry["ship_atp"] > 0
+    return result
+
+
+def cart_pickup_stores(*, lines: list[tuple[Variant, int]], channel: SalesChannel | None = None) -> list[dict]:
+    """The stores that can hand over the whole cart now (each line's ATP covers its quantity)."""
+    wanted: dict[int, int] = defaultdict(int)
+    for variant, quantity in lines:
+        wanted[variant.pk] += quantity
+    _ships, pickup = _fulfilment(channel)
+    rows = (
+        StockLevel.objects.filter(variant_id__in=wanted, location__is_active=True, location__kind=Location.Kind.STORE)
+        .annotate(atp=ATP)
+        .values_list("location_id", "location__code", "location__name", "variant_id", "atp")
+    )
+    covered: dict[int, set[int]] = defaultdict(set)
+    names: dict[int, tuple[str, str]] = {}
+    for location_id, code, name, variant_id, atp in rows:
+        if pickup is not None and location_id not in pickup:
+            continue
+        names[location_id] = (code, name)
+        if atp >= wanted[variant_id]:
+            covered[location_id].add(variant_id)
+    return sorted(
+        ({"location": names[loc][0], "name": names[loc][1]} for loc, got in covered.items() if got == set(wanted)),
+        key=lambda s: s["location"],
+    )
+
+
+def stock_level_list(*, user) -> QuerySet[StockLevel]:
+    return scope_to_user(StockLevel.objects.select_related("variant", "location").annotate(atp_value=ATP), user)
+
+
+def movement_list(*, user) -> QuerySet[StockMovement]:
+    return scope_to_user(StockMovement.objects.select_related("variant", "location", "lot", "created_by"), user)
+
+
+def transfer_list(*, user) -> QuerySet[Transfer]:
+    return scope_to_user(
+        Transfer.objects.select_related("origin", "destination", "requested_by").prefetch_related("lines__variant"),
+        user,
+    )
+
+
+def lots_expiring(*, user, within_days: int, today: date | None = None) -> QuerySet[LotStock]:
+    """Lot stock on hand that expires within ``within_days`` (expired lots included), soonest first."""
+    today = today or timezone.localdate()
+    return scope_to_user(
+        LotStock.objects.filter(on_hand__gt=0, lot__expiry_date__lte=today + timedelta(days=within_days))
+        .select_related("lot__variant", "location")
+        .order_by("lot__expiry_date", "location__code"),
+        user,
+    )

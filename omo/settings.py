@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "import_export",
     # Bottom of the dependency graph: what every app needs.
     "omo.core",
     "omo.org",
@@ -164,6 +165,9 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE = {
     # Lets /healthz say when beat last ran; later issues add reservation expiry, points expiry, settlement.
     "beat-heartbeat": {"task": "omo.core.tasks.beat_heartbeat", "schedule": 60.0},
+    "release-expired-reservations": {"task": "inventory.tasks.reservations_expire", "schedule": 60.0},
+    "write-off-expired-lots": {"task": "inventory.tasks.lots_write_off_expired", "schedule": crontab(hour=0, minute=5)},
+    "suggest-replenishment": {"task": "inventory.tasks.replenishment_suggest", "schedule": crontab(hour=6, minute=0)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),
@@ -180,7 +184,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "omo.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "omo.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -8,6 +8,8 @@ from omo.core import views
 api_v1 = [
     path("", include("omo.org.api.urls")),
     path("pos/", include("pos.api.urls")),
+    path("catalog/", include("catalog.api.urls")),
+    path("inventory/", include("inventory.api.urls")),
 ]
 
 urlpatterns = [

@@ -52,3 +52,37 @@ def make_staff(role, *, store=None, username=None, password="test-pass-123", **e
         home_store=store,
         **extra,
     )
+
+
+# --- catalog ---------------------------------------------------------------------------------------
+
+_sku_counter = iter(range(1, 10_000_000))
+
+
+def make_category(path: str = "apparel/tops"):
+    from catalog.services import category_ensure_path
+
+    return category_ensure_path(path=path)
+
+
+def make_product(*, style_code=None, category=None, tracks_lots=False, status="active", variants=("M",), name=None):
+    """An active product with one variant per size in ``variants``; returns the product."""
+    from catalog import services
+
+    n = next(_sku_counter)
+    product = services.product_create(
+        style_code=style_code or f"ST{n:05d}",
+        name=name or f"Product {n}",
+        category=category or make_category(),
+        status=status,
+        tracks_lots=tracks_lots,
+    )
+    for i, size in enumerate(variants):
+        services.variant_create(product=product, sku=f"{product.style_code}-{size}", size=size, position=i)
+    return product
+
+
+def make_variant(**kwargs):
+    """One variant (of a new product), with the product selected for the inventory services."""
+    product = make_product(**kwargs)
+    return product.variants.select_related("product").get()

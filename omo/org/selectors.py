@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
+from omo.core.errors import ApplicationError
 from omo.org.access import scope_to_user
 from omo.org.models import Location, SalesChannel, StaffProfile
 
@@ -27,3 +29,16 @@ def staff_list(*, user) -> QuerySet[StaffProfile]:
     """Staff ``user`` may see: their own store's for store roles, everyone for HQ."""
     qs = StaffProfile.objects.select_related("user", "home_store").prefetch_related("user__groups")
     return scope_to_user(qs, user).order_by("employee_code")
+
+
+def resolve_locations(codes: list[str]) -> dict[str, Location]:
+    """The locations of ``codes`` (one query); a 400 ``unknown_location`` naming every code not found."""
+    found = {loc.code: loc for loc in Location.objects.filter(code__in=set(codes))}
+    missing = sorted(set(codes) - set(found))
+    if missing:
+        raise ApplicationError(
+            _("Unknown location: %(codes)s.") % {"codes": ", ".join(missing)},
+            code="unknown_location",
+            details={"locations": missing},
+        )
+    return found

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +32,7 @@ class RegisterListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return selectors.register_list(user=self.request.user)
 
+    @extend_schema(request=InputSerializer, responses={201: RegisterOutputSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -50,6 +52,7 @@ class RegisterDetailApi(APIView):
         register = get_scoped(selectors.register_list(user=request.user), request.user, pk=pk)
         return Response(RegisterOutputSerializer(register).data)
 
+    @extend_schema(request=InputSerializer, responses=RegisterOutputSerializer)
     def patch(self, request, pk: int):
         register = get_scoped(selectors.register_list(user=request.user), request.user, pk=pk)
         data = self.InputSerializer(data=request.data)

@@ -54,6 +54,8 @@ class PriceField(fields.Field):
         self.channel, self.price_attribute = channel, attribute
 
     def export(self, instance, **kwargs):
+        if instance.pk is None:  # a new row's "before" picture in the import preview
+            return ""
         price = next((p for p in instance.prices.all() if p.channel_id == self.channel.pk), None)
         value = getattr(price, self.price_attribute, None) if price else None
         return "" if value is None else str(value)
@@ -102,24 +104,26 @@ class CatalogResource(resources.ModelResource):
 
     # --- export ---------------------------------------------------------------------------------------
     def dehydrate_style_code(self, variant):
-        return variant.product.style_code
+        return variant.product.style_code if variant.product_id else ""
 
     def dehydrate_name(self, variant):
-        return variant.product.name
+        return variant.product.name if variant.product_id else ""
 
     def dehydrate_category(self, variant):
-        return variant.product.category.path
+        return variant.product.category.path if variant.product_id else ""
 
     def dehydrate_status(self, variant):
-        return variant.product.status
+        return variant.product.status if variant.product_id else ""
 
     def dehydrate_tracks_lots(self, variant):
-        return "1" if variant.product.tracks_lots else "0"
+        return ("1" if variant.product.tracks_lots else "0") if variant.product_id else ""
 
     def dehydrate_description(self, variant):
-        return variant.product.description
+        return variant.product.description if variant.product_id else ""
 
     def dehydrate_channels(self, variant):
+        if variant.product_id is None or variant.product.pk is None:
+            return ""
         return ",".join(sorted(listing.channel.code for listing in variant.product.listings.all() if listing.is_listed))
 
     # --- import ---------------------------------------------------------------------------------------
@@ -187,7 +191,7 @@ class CatalogResource(resources.ModelResource):
         if instance.pk and instance.product_id != self._product.pk:
             raise ValidationError({"sku": _("This SKU belongs to another product.")})
 
-    def save_instance(self, instance, is_create, row, **kwargs):
+    def do_instance_save(self, instance, is_create):
         if is_create:
             created = services.variant_create(
                 product=instance.product,

@@ -1,9 +1,7 @@
-from decimal import Decimal
-
 import django_filters
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,8 +53,12 @@ class PriceSerializer(serializers.Serializer):
     on_sale = serializers.SerializerMethodField()
     currency = serializers.SerializerMethodField()
 
-    def get_current_price(self, price) -> Decimal:
-        return price.current_price(self.context["now"])
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
+    def get_current_price(self, price) -> str:
+        # A string like the other amounts: money never travels as a JSON float.
+        return serializers.DecimalField(max_digits=12, decimal_places=2).to_representation(
+            price.current_price(self.context["now"])
+        )
 
     def get_on_sale(self, price) -> bool:
         return price.on_sale(self.context["now"])

@@ -54,8 +54,10 @@ def product_list(
     )
 
 
-def variants_by_sku(skus: list[str]) -> dict[str, Variant]:
-    return {v.sku: v for v in Variant.objects.filter(sku__in=skus).select_related("product")}
+def variants_by_sku(skus: list[str], *, light: bool = False) -> dict[str, Variant]:
+    qs = Variant.objects.filter(sku__in=skus)
+    qs = qs.only("id", "sku") if light else qs.select_related("product")
+    return {v.sku: v for v in qs}
 
 
 def variant_by_code(code: str) -> Variant | None:

@@ -206,11 +206,12 @@ def price_set(
     return record
 
 
-def resolve_skus(skus: list[str]) -> dict[str, Variant]:
-    """The variants of ``skus`` (one query); a 400 ``unknown_sku`` naming every SKU not found."""
+def resolve_skus(skus: list[str], *, light: bool = False) -> dict[str, Variant]:
+    """The variants of ``skus`` (one query); a 400 ``unknown_sku`` naming every SKU not found.
+    ``light``: only id and SKU (a read that needs nothing else, such as availability)."""
     from catalog.selectors import variants_by_sku
 
-    found = variants_by_sku(sorted(set(skus)))
+    found = variants_by_sku(sorted(set(skus)), light=light)
     missing = sorted(set(skus) - set(found))
     if missing:
         raise ApplicationError(

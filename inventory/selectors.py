@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.db import connection
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -77,6 +78,39 @@ def availability(*, variants: list[Variant], channel: SalesChannel | None = None
     for entry in result.values():
         entry["order_to_store"] = entry["ship_atp"] > 0
     return result
+
+
+def availability_summary(*, skus: list[str], channel: SalesChannel | None = None) -> dict[str, dict]:
+    """For a listing page: per SKU, total ATP, what ships for ``channel``, and how many stores offer
+    pickup now. Two queries whatever the number of locations: the channel's locations, then one
+    aggregate from the variants (so an unknown SKU is simply missing from the answer). The channel's
+    locations go in as id lists rather than a join, so the plan does not hinge on table statistics."""
+    ships, pickup = _fulfilment(channel)
+    variant, level, location = Variant._meta.db_table, StockLevel._meta.db_table, Location._meta.db_table
+    atp = "(s.on_hand - s.reserved - s.safety_stock)"
+
+    def among(ids) -> tuple[str, list]:
+        if ids is None:
+            return "1 = 1", []
+        return (f"s.location_id IN ({', '.join(['%s'] * len(ids))})", list(ids)) if ids else ("1 = 0", [])
+
+    ship_sql, ship_params = among(None if channel is None else ships)
+    pickup_sql, pickup_params = among(pickup)
+    sql = f"""
+        SELECT v.sku, COALESCE(SUM({atp}), 0), COALESCE(SUM(CASE WHEN {ship_sql} THEN {atp} ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN l.kind = 'store' AND {pickup_sql} THEN 1 ELSE 0 END), 0)
+        FROM {variant} v
+        LEFT JOIN {level} s ON s.variant_id = v.id AND {atp} > 0
+        LEFT JOIN {location} l ON l.id = s.location_id
+        WHERE v.sku IN ({", ".join(["%s"] * len(skus)) or "NULL"}) AND (s.id IS NULL OR l.is_active)
+        GROUP BY v.sku"""  # noqa: S608 - table names from the models, every value a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ship_params, *pickup_params, *skus])
+        rows = cursor.fetchall()
+    return {
+        sku: {"total_atp": int(total), "ship_atp": int(shipping), "pickup_store_count": int(stores)}
+        for sku, total, shipping, stores in rows
+    }
 
 
 def cart_pickup_stores(*, lines: list[tuple[Variant, int]], channel: SalesChannel | None = None) -> list[dict]:

@@ -391,25 +391,28 @@ def reservation_create(
             _("A reservation needs a reference of at most 64 characters."), code="invalid_reference"
         )
     merged = _merge(lines)
-    now = timezone.now()
-    expires_at = now + ttl if ttl else None
-    shortages, reservations = [], []
-    for (variant_id, location_id), (variant, location, quantity) in merged.items():
-        if _change_level(variant_id, location_id, reserved=quantity, require_atp=quantity) is None:
-            shortages.append(_shortage(variant, location, quantity, _atp_of(variant_id, location_id)))
-            continue
-        reservations.append(
-            Reservation(
-                variant_id=variant_id,
-                location_id=location_id,
-                quantity=quantity,
-                reference=reference,
-                channel=channel,
-                expires_at=expires_at,
-                created_by=actor if getattr(actor, "pk", None) else None,
-            )
+    expires_at = timezone.now() + ttl if ttl else None
+    created_by = actor if getattr(actor, "pk", None) else None
+    # Every row is built before the first lock is taken: the stock rows stay locked only for the
+    # conditional updates, one insert and the commit.
+    reservations = [
+        Reservation(
+            variant_id=variant_id,
+            location_id=location_id,
+            quantity=quantity,
+            reference=reference,
+            channel=channel,
+            expires_at=expires_at,
+            created_by=created_by,
         )
-    if shortages:
+        for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
+    ]
+    failed = []
+    for (variant_id, location_id), (_variant, _location, quantity) in merged.items():
+        if _change_level(variant_id, location_id, reserved=quantity, require_atp=quantity) is None:
+            failed.append((variant_id, location_id))
+    if failed:
+        shortages = [_shortage(merged[key][0], merged[key][1], merged[key][2], _atp_of(*key)) for key in failed]
         raise InsufficientStock(shortages)  # the atomic block rolls back what was reserved above
     return Reservation.objects.bulk_create(reservations)
 

@@ -46,12 +46,24 @@ class AvailabilitySerializer(serializers.Serializer):
     locations = LocationAtpSerializer(many=True)
 
 
+class AvailabilitySummarySerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    total_atp = serializers.IntegerField()
+    ship_atp = serializers.IntegerField(help_text="What the calling channel's shipping locations hold.")
+    order_to_store = serializers.BooleanField(help_text="Can be shipped to any store for pickup (endless aisle).")
+    pickup_store_count = serializers.IntegerField(help_text="Stores that can hand it over now.")
+
+
 @extend_schema(
-    parameters=[OpenApiParameter("sku", str, many=True, description="Up to 100; repeat the parameter or use commas.")],
-    responses=AvailabilitySerializer(many=True),
+    parameters=[
+        OpenApiParameter("sku", str, many=True, description="Up to 100; repeat the parameter or use commas."),
+        OpenApiParameter("detail", bool, description="1: every location's ATP and the pickup stores (heavier)."),
+    ],
+    responses=AvailabilitySummarySerializer(many=True),
 )
 class AvailabilityListApi(APIView):
-    """ATP of up to 100 SKUs at once, per location, in three queries (a listing page)."""
+    """Availability of up to 100 SKUs at once (a listing page): a summary per SKU in two queries, or
+    with ``detail=1`` every location's ATP in three, whatever the number of locations."""
 
     permission_classes = [IsStaffOrChannel]
 
@@ -61,9 +73,20 @@ class AvailabilityListApi(APIView):
             raise ApplicationError("Give at least one sku.", code="no_skus")
         if len(set(skus)) > MAX_SKUS:
             raise ApplicationError(f"At most {MAX_SKUS} SKUs at once.", code="too_many_skus")
-        variants = resolve_skus(skus)
-        result = selectors.availability(variants=list(variants.values()), channel=request_channel(request))
-        return Response(AvailabilitySerializer([result[s] for s in dict.fromkeys(skus)], many=True).data)
+        channel = request_channel(request)
+        ordered = list(dict.fromkeys(skus))
+        if request.query_params.get("detail") in ("1", "true"):
+            variants = resolve_skus(skus, light=True)
+            result = selectors.availability(variants=list(variants.values()), channel=channel)
+            return Response(AvailabilitySerializer([result[s] for s in ordered], many=True).data)
+        summary = selectors.availability_summary(skus=ordered, channel=channel)
+        missing = [s for s in ordered if s not in summary]
+        if missing:
+            raise ApplicationError(
+                f"Unknown SKU: {', '.join(missing)}.", code="unknown_sku", details={"skus": sorted(missing)}
+            )
+        rows = [{"sku": s, **summary[s], "order_to_store": summary[s]["ship_atp"] > 0} for s in ordered]
+        return Response(AvailabilitySummarySerializer(rows, many=True).data)
 
 
 class AvailabilityDetailApi(APIView):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
 from omo.org import services as org
 from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
@@ -142,6 +143,10 @@ def seed_demo() -> SeedResult:
                 )
                 result.count("channel keys")
             result.channel_keys.append((code, demo_key))
+
+    seed_catalog(result)
+    seed_fulfilment()
+    seed_stock(result)
 
     existing_registers = set(Register.objects.values_list("store__code", "code"))
     for store_code, *_rest in STORES:

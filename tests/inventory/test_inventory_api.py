@@ -61,22 +61,45 @@ def test_endless_aisle_sku_with_no_store_stock_can_still_be_ordered_to_a_store(w
     assert (body["pickup_stores"], body["order_to_store"], body["ship_atp"]) == ([], True, 3)
 
 
-def test_availability_for_100_skus_takes_three_queries(web_api, warehouse, db):
+def test_availability_for_100_skus_is_a_summary_in_two_queries_or_detail_in_three(
+    web_api, warehouse, store_a, store_b, db
+):
     for n in range(30):
         StoreFactory(code=f"S-X{n:02d}")
     variants = [make_variant(style_code=f"P{n:03d}") for n in range(100)]
     for variant in variants[:20]:
         receive(warehouse, variant, 5)
+    receive(store_a, variants[0], 2)
+    receive(store_b, variants[0], 1)
     skus = ",".join(v.sku for v in variants)
 
-    with CaptureQueriesContext(connection) as queries:
-        response = web_api.get("/api/v1/inventory/availability/", {"sku": skus})
+    with CaptureQueriesContext(connection) as summary_queries:
+        summary = web_api.get("/api/v1/inventory/availability/", {"sku": skus})
+    with CaptureQueriesContext(connection) as detail_queries:
+        detail = web_api.get("/api/v1/inventory/availability/", {"sku": skus, "detail": "1"})
 
-    assert response.status_code == 200
-    assert len(response.json()) == 100
-    # 2 for the channel key (lookup, last-used stamp), then variants, stock rows, channel locations
-    domain = [q for q in queries.captured_queries if "channelcredential" not in q["sql"]]
-    assert len(domain) == 3, [q["sql"][:80] for q in domain]
+    assert summary.status_code == 200
+    assert len(summary.json()) == len(detail.json()) == 100
+    assert summary.json()[0] == {
+        "sku": "P000-M",
+        "total_atp": 8,
+        "ship_atp": 7,
+        "order_to_store": True,
+        "pickup_store_count": 2,
+    }
+    assert summary.json()[99] == {
+        "sku": "P099-M",
+        "total_atp": 0,
+        "ship_atp": 0,
+        "order_to_store": False,
+        "pickup_store_count": 0,
+    }
+    assert [s["location"] for s in detail.json()[0]["pickup_stores"]] == ["S-A", "S-B"]
+    # besides the channel key's own lookup and last-use stamp:
+    domain = [q for q in summary_queries.captured_queries if "channelcredential" not in q["sql"]]
+    detail_domain = [q for q in detail_queries.captured_queries if "channelcredential" not in q["sql"]]
+    assert len(domain) == 2, [q["sql"][:80] for q in domain]
+    assert len(detail_domain) == 3, [q["sql"][:80] for q in detail_domain]
 
 
 def test_availability_refuses_unknown_skus_and_too_many(web_api, shirt):

@@ -5,8 +5,10 @@ from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from catalog.models import Variant
+from inventory.models import LotStock, StockLevel, StockMovement
 from omo.org.access import roles_of
-from omo.org.models import ChannelCredential, Location, StaffProfile, User
+from omo.org.models import Location, StaffProfile, User
 from pos.models import Register
 
 
@@ -34,10 +36,13 @@ def seed() -> str:
     return out.getvalue()
 
 
-def test_seed_builds_the_demo_brand(db):
+def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api):
     output = seed()
 
-    assert "created 7 locations, 24 staff, 4 channels, 3 channel keys, 10 registers" in output
+    assert (
+        "created 7 locations, 24 staff, 4 channels, 3 channel keys, 36 products, 306 SKUs, 2 goods receipts, "
+        "5 transfers, 10 registers" in output
+    )
     stores = Location.objects.filter(kind="store")
     assert stores.count() == 5
     assert len(set(stores.values_list("city", flat=True))) == 5
@@ -47,40 +52,29 @@ def test_seed_builds_the_demo_brand(db):
         people = StaffProfile.objects.filter(home_store=store)
         assert sorted(r for p in people for r in roles_of(p.user)) == ["clerk", "clerk", "clerk", "store_manager"]
         assert Register.objects.filter(store=store).count() == 2
+        assert StockLevel.objects.filter(location=store, on_hand__gt=0).count() > 200
     assert User.objects.get(username="admin").is_superuser
     assert User.objects.get(username="tpe01.clerk1").check_password("omo-demo-2026")
     assert "tpe01.clerk1" in output
     assert "omo_demoweb1_web-demo-key-not-for-production" in output
     assert "http://127.0.0.1:8000/admin/" in output
+    assert Variant.objects.filter(product__tracks_lots=True).count() == 6
+    assert LotStock.objects.filter(on_hand__gt=0).values("lot__variant").distinct().count() == 6
+    for level in StockLevel.objects.all()[:50]:
+        moved = StockMovement.objects.filter(variant=level.variant_id, location=level.location_id)
+        assert level.on_hand == sum(moved.values_list("quantity", flat=True))
+    assert (
+        api.get("/api/v1/channel/", HTTP_X_API_KEY="omo_demoapp1_app-demo-key-not-for-production").json()["code"]
+        == "APP"
+    )
 
-
-def test_seed_is_idempotent(db):
-    seed()
+    Location.objects.filter(code="S-TPE01").update(name="台北信義旗艦店")  # HQ edits something
     before = snapshot()
+    again = seed()
 
-    output = seed()
-
-    assert "created nothing (already seeded)" in output
+    assert "created nothing (already seeded)" in again
     assert snapshot() == before
-
-
-def test_seed_keeps_what_hq_edited(db):
-    seed()
-    Location.objects.filter(code="S-TPE01").update(name="台北信義旗艦店")
-
-    seed()
-
     assert Location.objects.get(code="S-TPE01").name == "台北信義旗艦店"
-
-
-def test_demo_api_keys_work(db, api):
-    seed()
-
-    response = api.get("/api/v1/channel/", HTTP_X_API_KEY="omo_demoapp1_app-demo-key-not-for-production")
-
-    assert response.status_code == 200
-    assert response.json()["code"] == "APP"
-    assert ChannelCredential.objects.count() == 3
 
 
 def test_seed_refuses_production_without_force(db, settings):

@@ -1,0 +1,58 @@
+"""Benchmarks, run by hand (never in CI): ``python -m bench [reservations|availability|all]``.
+
+Each prints a table and the numbers it compares, measured in the same run one after the other,
+because absolute times on shared machines drift. It works in its own PostgreSQL database
+(``BENCH_DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/omo_bench``), which it drops
+and re-creates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from urllib.parse import urlsplit
+
+
+def prepare_database() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/omo_bench")
+    name = urlsplit(url).path.lstrip("/")
+    import psycopg2
+
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo.settings")
+    os.environ["DB_CONN_MAX_AGE"] = "0"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=["reservations", "availability", "all"], nargs="?", default="all")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Length of each throughput run.")
+    args = parser.parse_args()
+    url = prepare_database()
+    if args.which in ("reservations", "all"):
+        from bench import reservations
+
+        reservations.run(url, seconds=args.seconds)
+    if args.which in ("availability", "all"):
+        from bench import availability
+
+        availability.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

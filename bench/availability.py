@@ -1,8 +1,9 @@
 """Bulk availability: 50 SKUs across 200 locations in a catalog of 20,000 SKUs.
 
-Measures what ``GET /api/v1/inventory/availability/?sku=...`` does for a listing page (resolve the
-SKUs, then ``inventory.selectors.availability_summary`` or, with ``detail=1``, ``availability``): the number of queries and the median
-and p95 time over 300 requests of 50 random SKUs. Goal: at most 3 queries, p95 under 15 ms.
+Measures what ``GET /api/v1/inventory/availability/?sku=...`` does for a listing page
+(``inventory.selectors.availability_summary``; with ``detail=1``, resolving the SKUs and then
+``availability``): the number of queries and the median and p95 time over 300 requests of 50 random
+SKUs. Goal: at most 3 queries, p95 under 15 ms.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Both sides reserve one unit of one SKU at one location per transaction, with 8 and then 32 clients,
 for the same number of seconds, one after the other: the service layer as separate processes (like
 web workers) calling ``inventory.services.reservation_create``; pgbench running one conditional
-``UPDATE ... RETURNING`` plus one ``INSERT`` per transaction. The stock is large enough not to run out,
+``INSERT`` of the reservation plus one conditional ``UPDATE ... RETURNING`` of the stock row per
+transaction, in the same order as the service. The stock is large enough not to run out,
 then a final run on 1,000 units checks that exactly 1,000 reservations succeed (no oversell).
 """
 
@@ -97,11 +98,11 @@ def service_run(clients: int, seconds: float, variant_id: int, location_id: int)
 
 PGBENCH_SCRIPT = """\\set n random(1, 2000000000)
 BEGIN;
+INSERT INTO inventory_reservation (variant_id, location_id, quantity, status, reference, created_at)
+  VALUES ({variant}, {location}, 1, 'active', 'pgbench:' || :n, now()) RETURNING id;
 UPDATE inventory_stocklevel SET reserved = reserved + 1, updated_at = now()
   WHERE variant_id = {variant} AND location_id = {location} AND on_hand - reserved - safety_stock >= 1
   RETURNING on_hand, reserved;
-INSERT INTO inventory_reservation (variant_id, location_id, quantity, status, reference, created_at)
-  VALUES ({variant}, {location}, 1, 'active', 'pgbench:' || :n, now());
 COMMIT;
 """
 

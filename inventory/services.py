@@ -393,28 +393,32 @@ def reservation_create(
     merged = _merge(lines)
     expires_at = timezone.now() + ttl if ttl else None
     created_by = actor if getattr(actor, "pk", None) else None
-    # Every row is built before the first lock is taken: the stock rows stay locked only for the
-    # conditional updates, one insert and the commit.
-    reservations = [
-        Reservation(
-            variant_id=variant_id,
-            location_id=location_id,
-            quantity=quantity,
-            reference=reference,
-            channel=channel,
-            expires_at=expires_at,
-            created_by=created_by,
-        )
-        for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
+    # The reservation rows are inserted before the stock rows are touched: an insert locks nothing
+    # others wait for, so each hot stock row stays locked only from its conditional update to the
+    # commit. When a line is short, raising rolls the inserts back with everything else.
+    reservations = Reservation.objects.bulk_create(
+        [
+            Reservation(
+                variant_id=variant_id,
+                location_id=location_id,
+                quantity=quantity,
+                reference=reference,
+                channel=channel,
+                expires_at=expires_at,
+                created_by=created_by,
+            )
+            for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
+        ]
+    )
+    failed = [
+        key
+        for key, (_variant, _location, quantity) in merged.items()
+        if _change_level(*key, reserved=quantity, require_atp=quantity) is None
     ]
-    failed = []
-    for (variant_id, location_id), (_variant, _location, quantity) in merged.items():
-        if _change_level(variant_id, location_id, reserved=quantity, require_atp=quantity) is None:
-            failed.append((variant_id, location_id))
     if failed:
         shortages = [_shortage(merged[key][0], merged[key][1], merged[key][2], _atp_of(*key)) for key in failed]
-        raise InsufficientStock(shortages)  # the atomic block rolls back what was reserved above
-    return Reservation.objects.bulk_create(reservations)
+        raise InsufficientStock(shortages)  # the atomic block rolls back the inserts and what was reserved
+    return reservations
 
 
 def _close(reservations_qs, status: str) -> list[tuple[int, int, int]]:

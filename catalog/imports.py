@@ -131,8 +131,12 @@ class CatalogResource(resources.ModelResource):
         """Checks the product columns and creates or updates the product (and its category)."""
         errors = {}
         style_code, name, path = _text(row, "style_code"), _text(row, "name"), _text(row, "category")
-        status = _text(row, "status") or Product.Status.ACTIVE
-        lots = _text(row, "tracks_lots").lower()
+        existing = Product.objects.filter(style_code=style_code).first() if style_code else None
+        # A blank cell keeps what an existing product has (a prices-only sheet changes only prices);
+        # a new product starts as a draft, without lot tracking.
+        status = _text(row, "status") or (existing.status if existing else Product.Status.DRAFT)
+        lots_cell = _text(row, "tracks_lots").lower()
+        lots = lots_cell or ("1" if existing and existing.tracks_lots else "0")
         for key, value in (("style_code", style_code), ("name", name), ("category", path), ("sku", _text(row, "sku"))):
             if not value:
                 errors[key] = _("This column is required.")
@@ -156,7 +160,7 @@ class CatalogResource(resources.ModelResource):
             category = Category.objects.filter(path=path.strip("/")).first() or services.category_ensure_path(
                 path=path, actor=self.actor
             )
-            product = Product.objects.filter(style_code=style_code).first()
+            product = existing
             if product is None:
                 product = services.product_create(
                     style_code=style_code,
@@ -168,15 +172,10 @@ class CatalogResource(resources.ModelResource):
                     actor=self.actor,
                 )
             else:
-                product = services.product_update(
-                    product=product,
-                    name=name,
-                    category=category,
-                    status=status,
-                    description=_text(row, "description"),
-                    tracks_lots=lots in TRUE,
-                    actor=self.actor,
-                )
+                changes = {"name": name, "category": category, "status": status, "tracks_lots": lots in TRUE}
+                if _text(row, "description"):
+                    changes["description"] = _text(row, "description")
+                product = services.product_update(product=product, actor=self.actor, **changes)
         except ApplicationError as error:
             raise ValidationError({"style_code": error.message}) from None
         self._product = product

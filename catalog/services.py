@@ -92,13 +92,16 @@ def product_update(*, product: Product, actor=None, **changes) -> Product:
             _("These fields cannot be changed here."), code="invalid_fields", details={"fields": sorted(unknown)}
         )
     product = Product.objects.select_for_update().get(pk=product.pk)
-    # (stock is seen through the reverse relation: the catalog does not import the inventory app)
+    # (stock rows are seen through the reverse relation: the catalog does not import the inventory app)
     if (
         "tracks_lots" in changes
         and changes["tracks_lots"] != product.tracks_lots
-        and product.variants.filter(stock_levels__on_hand__gt=0).exists()
+        and product.variants.filter(stock_levels__isnull=False).exists()
     ):
-        raise BusinessRuleError(_("Lot tracking cannot change while the product has stock."), code="tracks_lots_locked")
+        # once stock of it has been kept anywhere (on hand, reserved, in transit or in the ledger)
+        raise BusinessRuleError(
+            _("Lot tracking cannot change once the product has been stocked."), code="tracks_lots_locked"
+        )
     for field, value in changes.items():
         setattr(product, field, value)
     product.full_clean()

@@ -1,6 +1,7 @@
 """HQ admin for the stock pool. Stock changes only through the services: levels and the ledger are
 read-only here; transfers, receipts and counts move through their workflow actions."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -188,12 +189,40 @@ class TransferLineInline(admin.TabularInline):
     readonly_fields = ["quantity_shipped", "quantity_received", "discrepancy_note"]
     autocomplete_fields = ["variant"]
 
-    def has_change_permission(self, request, obj=None):
+    def _open(self, obj) -> bool:
         return obj is None or obj.status == Transfer.Status.REQUESTED
+
+    def has_add_permission(self, request, obj=None):
+        return self._open(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._open(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (
+            obj is not None and obj.status == Transfer.Status.REQUESTED and super().has_delete_permission(request, obj)
+        )
+
+
+class TransferForm(forms.ModelForm):
+    class Meta:
+        model = Transfer
+        fields = ["origin", "destination", "note"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("origin") and data.get("origin") == data.get("destination"):
+            raise forms.ValidationError(_("A transfer goes between two different locations."))
+        return data
 
 
 @admin.register(Transfer)
 class TransferAdmin(admin.ModelAdmin):
+    """Transfers move only through their workflow: created by ``transfer_request`` with their lines,
+    then approved, shipped, received or cancelled by the actions. Never deleted (the ledger points at
+    them)."""
+
+    form = TransferForm
     list_display = [
         "__str__",
         "origin",
@@ -228,10 +257,33 @@ class TransferAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "origin", "destination"] if obj else self.readonly_fields
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.requested_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)  # the note only: the rest is read-only
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            return super().save_related(request, form, formsets, change)
+        lines = [
+            (line.cleaned_data["variant"], line.cleaned_data["quantity_requested"])
+            for formset in formsets
+            for line in formset.forms
+            if line.cleaned_data and not line.cleaned_data.get("DELETE")
+        ]
+        transfer = services.transfer_request(
+            origin=form.cleaned_data["origin"],
+            destination=form.cleaned_data["destination"],
+            lines=lines,
+            actor=request.user,
+            note=form.cleaned_data.get("note", ""),
+        )
+        form.instance.pk = transfer.pk
+        for formset in formsets:  # the lines were saved by the service; the change message reads these
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        return None
 
     @admin.action(description=_("Approve"))
     def approve(self, request, queryset):
@@ -295,10 +347,15 @@ class GoodsReceiptLineInline(admin.TabularInline):
     autocomplete_fields = ["variant"]
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.status == GoodsReceipt.Status.DRAFT
+        return (obj is None or obj.status == GoodsReceipt.Status.DRAFT) and super().has_change_permission(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return obj is None or obj.status == GoodsReceipt.Status.DRAFT
+        return (obj is None or obj.status == GoodsReceipt.Status.DRAFT) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (
+            obj is not None and obj.status == GoodsReceipt.Status.DRAFT and super().has_delete_permission(request, obj)
+        )
 
 
 @admin.register(GoodsReceipt)
@@ -319,6 +376,12 @@ class GoodsReceiptAdmin(admin.ModelAdmin):
     inlines = [GoodsReceiptLineInline]
     actions = ["post"]
     readonly_fields = ["status", "created_by", "created_at", "posted_by", "posted_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or obj.status == GoodsReceipt.Status.DRAFT) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or obj.status == GoodsReceipt.Status.DRAFT) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -370,6 +433,12 @@ class StockCountAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "location"] if obj else self.readonly_fields
 
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or obj.status == StockCount.Status.COUNTING) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
@@ -380,7 +449,10 @@ class StockCountAdmin(admin.ModelAdmin):
         lines = formset.save(commit=False)
         counted = {line.pk: line.counted for line in lines if line.counted is not None}
         if counted:
-            services.stock_count_record(count=form.instance, actor=request.user, counted=counted)
+            try:
+                services.stock_count_record(count=form.instance, actor=request.user, counted=counted)
+            except ApplicationError as error:
+                self.message_user(request, error.message, messages.ERROR)
 
     @admin.action(description=_("Post the variances as adjustments"))
     def post(self, request, queryset):

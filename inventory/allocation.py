@@ -79,6 +79,12 @@ def allocation_plan(
     if pickup_store is not None:
         if not pickup_store.is_store:
             raise BusinessRuleError(_("Pickup is at a store."), code="not_a_store")
+        if not ChannelLocation.objects.filter(channel=channel, location=pickup_store, offers_pickup=True).exists():
+            raise BusinessRuleError(
+                _("%(store)s does not offer pickup for %(channel)s.")
+                % {"store": pickup_store.code, "channel": channel.code},
+                code="pickup_not_offered",
+            )
         return [StockLine(variant, pickup_store, quantity) for variant, quantity in lines]
     links = list(
         ChannelLocation.objects.filter(channel=channel, ships=True, location__is_active=True)

@@ -184,6 +184,7 @@ class Reservation(models.Model):
         CONSUMED = "consumed", _("Consumed")
         RELEASED = "released", _("Released")
         EXPIRED = "expired", _("Expired")
+        SHORT = "short", _("Closed: its stock expired")
 
     variant = models.ForeignKey(
         "catalog.Variant", verbose_name=_("variant"), on_delete=models.PROTECT, related_name="+"

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Variant
 from inventory.models import (
+    ChannelLocation,
     GoodsReceipt,
     GoodsReceiptLine,
     Lot,
@@ -99,9 +100,30 @@ def _change_level(
     return (row[0], row[1]) if row else None
 
 
-def _atp_of(variant_id: int, location_id: int) -> int:
-    level = StockLevel.objects.filter(variant_id=variant_id, location_id=location_id).first()
-    return level.atp if level else 0
+def _atp_of(variant_id: int, location_id: int, *, not_counting: int = 0) -> int:
+    """Available to promise: on hand - reserved - safety, leaving out expired lots (and
+    ``not_counting`` units this transaction has reserved itself)."""
+    level = (
+        StockLevel.objects.filter(variant_id=variant_id, location_id=location_id)
+        .select_related("variant__product")
+        .first()
+    )
+    if level is None:
+        return 0
+    if level.variant.product.tracks_lots:
+        sellable = _sellable_lots(variant_id, location_id, today=timezone.localdate())
+        return max(min(level.on_hand, sellable) - (level.reserved - not_counting) - level.safety_stock, 0)
+    return max(level.on_hand - (level.reserved - not_counting) - level.safety_stock, 0)
+
+
+def _sellable_lots(variant_id: int, location_id: int, *, today: date) -> int:
+    """Unexpired lot stock of a SKU at a location (read while its stock level row is locked)."""
+    return (
+        LotStock.objects.filter(
+            lot__variant_id=variant_id, location_id=location_id, lot__expiry_date__gte=today
+        ).aggregate(total=Sum("on_hand"))["total"]
+        or 0
+    )
 
 
 def _shortage(variant: Variant, location: Location, requested: int, available: int) -> dict:
@@ -234,7 +256,11 @@ def _stock_out(
     on_hand_after = result[0]
     if not variant.product.tracks_lots:
         return [_movement(variant.pk, location.pk, kind, -quantity, on_hand_after, actor=actor, reason=reason, ref=ref)]
-    taken = _take_lots(variant, location, quantity, today=today or timezone.localdate())
+    today = today or timezone.localdate()
+    taken = _take_lots(variant, location, quantity, today=today)
+    if _sellable_lots(variant.pk, location.pk, today=today) < result[1]:
+        # what is left unexpired no longer covers the reservations: this stock was promised
+        raise InsufficientStock([_shortage(variant, location, quantity, _atp_of(variant.pk, location.pk))])
     rows, after = [], on_hand_after + quantity
     for lot_id, take in taken:
         after -= take
@@ -295,6 +321,19 @@ def stock_adjust(
     if quantity > 0:
         rows = [
             _stock_in(variant, location, quantity, kind=MovementKind.ADJUSTMENT, actor=actor, reason=reason, lot=lot)
+        ]
+    elif lot is not None:  # a named lot (damaged, lost): that lot, not the first to expire
+        rows = [
+            _lot_out(
+                variant,
+                location,
+                lot,
+                -quantity,
+                kind=MovementKind.ADJUSTMENT,
+                actor=actor,
+                ref=("", ""),
+                reason=reason,
+            )
         ]
     else:
         rows = _stock_out(variant, location, -quantity, kind=MovementKind.ADJUSTMENT, actor=actor, reason=reason)
@@ -391,6 +430,20 @@ def reservation_create(
             _("A reservation needs a reference of at most 64 characters."), code="invalid_reference"
         )
     merged = _merge(lines)
+    if actor is not None:  # staff holding stock for a customer: their role, at their own store
+        ensure_permission(actor, "inventory.add_reservation")
+        for location_id in {loc for _variant, loc in merged}:
+            ensure_store_allowed(actor, location_id)
+    if channel is not None:  # a channel holds stock only where it is served from
+        served = set(ChannelLocation.objects.filter(channel=channel).values_list("location_id", flat=True))
+        outside = sorted({merged[key][1].code for key in merged if key[1] not in served})
+        if outside:
+            raise BusinessRuleError(
+                _("Channel %(channel)s is not served from %(codes)s.")
+                % {"channel": channel.code, "codes": ", ".join(outside)},
+                code="location_not_in_channel",
+                details={"locations": outside},
+            )
     expires_at = timezone.now() + ttl if ttl else None
     created_by = actor if getattr(actor, "pk", None) else None
     # The reservation rows are inserted before the stock rows are touched: an insert locks nothing
@@ -410,13 +463,19 @@ def reservation_create(
             for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
         ]
     )
-    failed = [
-        key
-        for key, (_variant, _location, quantity) in merged.items()
-        if _change_level(*key, reserved=quantity, require_atp=quantity) is None
-    ]
+    failed = {}  # key -> what this call already added to reserved there
+    today = timezone.localdate()
+    for key, (variant, _location, quantity) in merged.items():
+        after = _change_level(*key, reserved=quantity, require_atp=quantity)
+        if after is None:
+            failed[key] = 0
+        elif variant.product.tracks_lots and _sellable_lots(*key, today=today) < after[1]:
+            failed[key] = quantity  # only expired lots would stand behind the promise
     if failed:
-        shortages = [_shortage(merged[key][0], merged[key][1], merged[key][2], _atp_of(*key)) for key in failed]
+        shortages = [
+            _shortage(merged[key][0], merged[key][1], merged[key][2], _atp_of(*key, not_counting=applied))
+            for key, applied in failed.items()
+        ]
         raise InsufficientStock(shortages)  # the atomic block rolls back the inserts and what was reserved
     return reservations
 
@@ -489,7 +548,8 @@ def reservations_expire(*, now=None, batch_size: int = 500) -> int:
             for variant_id, location_id, quantity in _close(
                 Reservation.objects.filter(pk__in=batch), Reservation.Status.EXPIRED
             ):
-                _change_level(variant_id, location_id, reserved=-quantity)
+                if _change_level(variant_id, location_id, reserved=-quantity) is None:
+                    raise ConflictError("reserved stock out of step", code="ledger_mismatch")
             expired += len(batch)
 
 
@@ -596,6 +656,14 @@ def _update_average_costs(incoming: dict[int, list[GoodsReceiptLine]]) -> None:
         .annotate(total=Sum("on_hand"))
         .values_list("variant_id", "total")
     )
+    # Goods in transit left one location and have not reached the next: still ours, at the old cost.
+    for variant_id, in_transit in (
+        TransferLine.objects.filter(variant_id__in=incoming, transfer__status=Transfer.Status.SHIPPED)
+        .values("variant_id")
+        .annotate(total=Sum("quantity_shipped"))
+        .values_list("variant_id", "total")
+    ):
+        on_hand[variant_id] = (on_hand.get(variant_id) or 0) + in_transit
     for variant_id, lines in incoming.items():
         quantity = on_hand.get(variant_id) or 0
         value = costs[variant_id].average_cost * quantity
@@ -750,11 +818,22 @@ def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int
     rows = []
     for line in lines:
         counted, note = received.get(line.variant_id, (line.quantity_shipped, ""))
-        if not isinstance(counted, int) or counted < 0:
+        if not isinstance(counted, int) or isinstance(counted, bool) or counted < 0:
             raise BusinessRuleError(
                 _("Received quantities are whole numbers, zero or more."),
                 code="invalid_quantity",
                 details={"variant": line.variant_id},
+            )
+        # More than shipped can arrive (the origin miscounted), but never more than was requested;
+        # for a perishable, never more than shipped (an extra unit would have no lot). Anything else
+        # is a stock adjustment, which needs its own permission.
+        ceiling = line.quantity_shipped if line.variant.product.tracks_lots else line.quantity_requested
+        if counted > ceiling:
+            raise BusinessRuleError(
+                _("%(sku)s: at most %(n)d can be received on this transfer; book the rest as an adjustment.")
+                % {"sku": line.variant.sku, "n": ceiling},
+                code="receipt_above_transfer",
+                details={"sku": line.variant.sku, "maximum": ceiling},
             )
         if counted != line.quantity_shipped and not (note or "").strip():
             raise BusinessRuleError(
@@ -783,20 +862,6 @@ def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int
                         )
                     )
                 remaining -= take
-            if remaining:  # more arrived than left: the extra is booked on the latest-expiring lot
-                last = max(line.lots.all(), key=lambda t: (t.lot.expiry_date, t.lot_id))
-                rows.append(
-                    _stock_in(
-                        line.variant,
-                        transfer.destination,
-                        remaining,
-                        kind=MovementKind.TRANSFER_IN,
-                        actor=actor,
-                        ref=("transfer", transfer.pk),
-                        lot=last.lot,
-                        reason=line.discrepancy_note,
-                    )
-                )
         else:
             rows.append(
                 _stock_in(
@@ -836,6 +901,7 @@ def transfer_cancel(*, transfer: Transfer, actor, reason: str = "") -> Transfer:
     return transfer
 
 
+REPLENISHMENT_LOCK = 7_305_001  # pg_advisory_xact_lock key of replenishment_suggest
 OPEN_TRANSFER_STATUSES = (Transfer.Status.REQUESTED, Transfer.Status.APPROVED, Transfer.Status.SHIPPED)
 
 
@@ -843,14 +909,18 @@ OPEN_TRANSFER_STATUSES = (Transfer.Status.REQUESTED, Transfer.Status.APPROVED, T
 def replenishment_suggest(*, stores: list[Location] | None = None) -> list[Transfer]:
     """For each store below its minimum on some SKU, one suggested transfer from its supplying warehouse
     filling up to the maximum, counting what is already on its way. SKUs already on an open transfer to
-    the store are left alone, so running it again suggests nothing new."""
+    the store are left alone, so running it again suggests nothing new. Stock held for reservations
+    does not count as on the shelf."""
+    if connection.vendor == "postgresql":  # two runs at once (beat and a manual one) must not both suggest
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REPLENISHMENT_LOCK])
     levels = (
         StockLevel.objects.filter(
             min_level__isnull=False,
             location__kind=Location.Kind.STORE,
             location__is_active=True,
             location__supplying_warehouse__isnull=False,
-            on_hand__lt=F("min_level"),
+            min_level__gt=F("on_hand") - F("reserved"),
         )
         .select_related("location__supplying_warehouse", "variant")
         .order_by("location_id", "variant_id")
@@ -868,7 +938,7 @@ def replenishment_suggest(*, stores: list[Location] | None = None) -> list[Trans
         if (level.location_id, level.variant_id) in open_lines:
             continue
         target = level.max_level if level.max_level is not None else level.min_level
-        quantity = target - level.on_hand
+        quantity = target - (level.on_hand - level.reserved)
         if quantity > 0:
             per_store[level.location_id].append((level.variant, quantity))
             store_of[level.location_id] = level.location
@@ -1013,47 +1083,84 @@ def stock_count_post(*, count: StockCount, actor) -> list[StockMovement]:
 def _lot_out(
     variant: Variant, location: Location, lot: Lot, quantity: int, *, kind, actor, ref, reason=""
 ) -> StockMovement:
-    """Takes ``quantity`` of one named lot (a count or a write-off, not first-to-expire)."""
+    """Takes ``quantity`` of one named lot (a count or a write-off, not first-to-expire). The stock level
+    is locked first and the lot second, the order every stock path keeps."""
+    result = _change_level(variant.pk, location.pk, on_hand=-quantity)
+    if result is None:
+        raise InsufficientStock([_shortage(variant, location, quantity, _atp_of(variant.pk, location.pk))])
     if not LotStock.objects.filter(lot=lot, location=location, on_hand__gte=quantity).update(
         on_hand=F("on_hand") - quantity
     ):
         raise InsufficientStock([_shortage(variant, location, quantity, 0)])
-    result = _change_level(variant.pk, location.pk, on_hand=-quantity)
-    if result is None:
-        raise InsufficientStock([_shortage(variant, location, quantity, _atp_of(variant.pk, location.pk))])
     return _movement(
         variant.pk, location.pk, kind, -quantity, result[0], actor=actor, ref=ref, reason=reason, lot_id=lot.pk
     )
 
 
-@transaction.atomic
 def lots_write_off_expired(*, today: date | None = None) -> list[StockMovement]:
-    """Takes expired lots off hand (beat job, daily). Expired stock promised to reservations is left
-    until they are released, so a reservation is never left without stock."""
+    """Takes every expired lot off hand (beat job, daily), one SKU and location per short transaction
+    so a sale of that SKU waits for at most one of them. Where what is left no longer covers the
+    reservations, the newest reservations are closed as ``short`` (their orders must be re-allocated)."""
     today = today or timezone.localdate()
-    stocks = (
+    pairs = list(
         LotStock.objects.filter(on_hand__gt=0, lot__expiry_date__lt=today)
-        .select_related("lot__variant__product", "location")
+        .values_list("lot__variant_id", "location_id")
+        .distinct()
         .order_by("lot__variant_id", "location_id")
     )
     rows = []
-    for stock in stocks:
-        level = StockLevel.objects.get(variant_id=stock.lot.variant_id, location_id=stock.location_id)
-        quantity = min(stock.on_hand, level.on_hand - level.reserved)
-        if quantity > 0:
-            rows.append(
-                _lot_out(
-                    stock.lot.variant,
-                    stock.location,
-                    stock.lot,
-                    quantity,
-                    kind=MovementKind.EXPIRY_WRITE_OFF,
-                    actor=None,
-                    ref=("lot", stock.lot_id),
-                    reason=_("expired on %(date)s") % {"date": stock.lot.expiry_date},
-                )
-            )
+    for variant_id, location_id in pairs:
+        rows += _write_off_expired_at(variant_id, location_id, today=today)
+    return rows
+
+
+@transaction.atomic
+def _write_off_expired_at(variant_id: int, location_id: int, *, today: date) -> list[StockMovement]:
+    level = StockLevel.objects.select_for_update().get(variant_id=variant_id, location_id=location_id)
+    stocks = list(
+        LotStock.objects.select_for_update(of=("self",))
+        .select_related("lot__variant__product", "location")
+        .filter(lot__variant_id=variant_id, location_id=location_id, on_hand__gt=0, lot__expiry_date__lt=today)
+        .order_by("lot__expiry_date", "lot_id")
+    )
+    expired = sum(stock.on_hand for stock in stocks)
+    if not expired:
+        return []
+    excess = level.reserved - (level.on_hand - expired)
+    if excess > 0:
+        _close_short(variant_id, location_id, excess)
+    rows = [
+        _lot_out(
+            stock.lot.variant,
+            stock.location,
+            stock.lot,
+            stock.on_hand,
+            kind=MovementKind.EXPIRY_WRITE_OFF,
+            actor=None,
+            ref=("lot", stock.lot_id),
+            reason=_("expired on %(date)s") % {"date": stock.lot.expiry_date},
+        )
+        for stock in stocks
+    ]
     return StockMovement.objects.bulk_create(rows)
+
+
+def _close_short(variant_id: int, location_id: int, quantity: int) -> None:
+    """Closes the newest active reservations of one SKU and location holding at least ``quantity``."""
+    holding, ids = 0, []
+    for pk, held in (
+        Reservation.objects.select_for_update()
+        .filter(variant_id=variant_id, location_id=location_id, status=Reservation.Status.ACTIVE)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "quantity")
+    ):
+        if holding >= quantity:
+            break
+        ids.append(pk)
+        holding += held
+    Reservation.objects.filter(pk__in=ids).update(status=Reservation.Status.SHORT, closed_at=timezone.now())
+    if _change_level(variant_id, location_id, reserved=-holding) is None:
+        raise ConflictError("reserved stock out of step", code="ledger_mismatch")
 
 
 def available_lines(lines: list[StockLine]) -> list[dict]:

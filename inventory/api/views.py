@@ -184,10 +184,11 @@ class ReservationCreateApi(APIView):
 
 
 def _namespaced(request, reference: str) -> str:
-    """A frontend's references live under its channel code, so one channel cannot touch another's."""
+    """A frontend's references live under its channel code and a staff member's under their own id,
+    so nobody releases somebody else's hold by guessing its name."""
     if is_channel_request(request):
         return f"{request.auth.channel.code}:{reference}"
-    return f"staff:{reference}"
+    return f"staff{request.user.pk}:{reference}"
 
 
 class ReservationReleaseApi(APIView):

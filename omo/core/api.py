@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -10,6 +11,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
 from omo.core.errors import ApplicationError
+
+RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 def exception_handler(exc, context):
@@ -22,6 +25,14 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, OperationalError) and getattr(getattr(exc, "__cause__", None), "pgcode", None) in RETRYABLE:
+        # PostgreSQL broke a deadlock or a serialization conflict: nothing was written, try again.
+        set_rollback()
+        return Response(
+            {"code": "retry", "message": _("The request clashed with another one; try again."), "details": {}},
+            status=status.HTTP_409_CONFLICT,
+            headers={"Retry-After": "1"},
+        )
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer 500
 

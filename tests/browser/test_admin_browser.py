@@ -18,7 +18,7 @@ def test_hq_admin_logs_in_and_sees_the_stores_in_chinese(page, live_server, scre
     page.fill("#id_username", "hq")
     page.fill("#id_password", "demo-pass-2026")
     page.click("input[type=submit]")
-    page.get_by_role("link", name="據點").first.click()
+    page.get_by_role("link", name="據點", exact=True).first.click()
 
     assert page.locator("#site-name").inner_text() == "青禾服飾 · OMO 後台"
     assert page.locator("#result_list").get_by_text("台北信義店").is_visible()

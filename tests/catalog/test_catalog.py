@@ -282,3 +282,24 @@ def test_export_then_import_round_trips(web, tmp_path):
     assert exported.headers[:11] == HEADERS[:11]
     assert exported.dict[0]["price_WEB"] == "250.00"
     assert Product.objects.get(style_code="RT").name != "changed"
+
+
+def test_a_prices_only_sheet_keeps_status_lot_tracking_and_description(web):
+    product = make_product(style_code="KEEP", status="archived", variants=("S",))
+    Product.objects.filter(pk=product.pk).update(description="keep me")
+
+    result = import_catalog(
+        dataset(["KEEP", product.name, product.category.path, "", "", "", "", "KEEP-S", "", "", "S", "321", ""]),
+        dry_run=False,
+    )
+
+    assert problems(result) == []
+    product.refresh_from_db()
+    assert (product.status, product.tracks_lots, product.description) == ("archived", False, "keep me")
+    assert VariantPrice.objects.get(variant__sku="KEEP-S").price == Decimal("321")
+
+
+def test_a_new_product_with_a_blank_status_starts_as_a_draft(web):
+    import_catalog(dataset(["NEW1", "x", "a", "", "", "", "", "NEW1-S", "", "", "S", "", ""]), dry_run=False)
+
+    assert Product.objects.get(style_code="NEW1").status == "draft"

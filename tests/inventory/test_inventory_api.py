@@ -197,6 +197,7 @@ def test_pickup_reservation_takes_from_the_chosen_store(web_api, warehouse, stor
 def test_one_channel_cannot_release_another_channels_cart(web_api, warehouse, shirt, db):
     receive(warehouse, shirt, 5)
     app = SalesChannelFactory(code="APP", kind="app")
+    ChannelLocation.objects.create(channel=app, location=warehouse, priority=1)
     services.reservation_create(lines=[services.StockLine(shirt, warehouse, 2)], reference="APP:cart-1", channel=app)
 
     response = web_api.post("/api/v1/inventory/reservations/release/", {"reference": "cart-1"}, format="json")
@@ -284,3 +285,55 @@ def test_expiring_lots_report(hq_admin, store_a, cream):
 def test_catalog_prices_are_set_through_the_service(shirt, web):
     catalog.price_set(variant=shirt, channel=web, price="990", sale_price="790")
     assert shirt.prices.get().current_price() == 790
+
+
+def test_channel_reserves_only_where_it_is_served_and_picks_up_only_where_offered(web_api, web, warehouse, db):
+    far = StoreFactory(code="S-FAR")
+    receive(far, make_variant(style_code="FAR"), 3)
+    ChannelLocation.objects.filter(channel=web, location__code="S-A").update(offers_pickup=False)
+
+    elsewhere = web_api.post(
+        "/api/v1/inventory/reservations/",
+        {"reference": "c1", "lines": [{"sku": "FAR-M", "quantity": 1, "location": "S-FAR"}]},
+        format="json",
+    )
+    no_pickup = web_api.post(
+        "/api/v1/inventory/reservations/",
+        {"reference": "c2", "pickup_store": "S-A", "lines": [{"sku": "FAR-M", "quantity": 1}]},
+        format="json",
+    )
+
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (422, "location_not_in_channel")
+    assert (no_pickup.status_code, no_pickup.json()["code"]) == (422, "pickup_not_offered")
+    assert Reservation.objects.count() == 0
+
+
+def test_staff_holds_are_their_own(clerk_a, manager_a, store_a, shirt):
+    receive(store_a, shirt, 5)
+    client_for(clerk_a).post(
+        "/api/v1/inventory/reservations/",
+        {"reference": "hold-1", "lines": [{"sku": "SHIRT-M", "quantity": 2, "location": "S-A"}]},
+        format="json",
+    )
+
+    by_other = client_for(manager_a).post(
+        "/api/v1/inventory/reservations/release/", {"reference": "hold-1"}, format="json"
+    )
+    by_owner = client_for(clerk_a).post(
+        "/api/v1/inventory/reservations/release/", {"reference": "hold-1"}, format="json"
+    )
+
+    assert (by_other.json(), by_owner.json()) == ({"released": 0}, {"released": 2})
+
+
+def test_clerk_cannot_hold_stock_at_another_store_over_the_api(clerk_a, store_b, shirt):
+    receive(store_b, shirt, 5)
+
+    response = client_for(clerk_a).post(
+        "/api/v1/inventory/reservations/",
+        {"reference": "x", "lines": [{"sku": "SHIRT-M", "quantity": 5, "location": "S-B"}]},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()["code"]) == (403, "store_out_of_scope")
+    assert StockLevel.objects.get(location=store_b).reserved == 0

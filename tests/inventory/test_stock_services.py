@@ -15,7 +15,7 @@ from inventory.models import (
     StockMovement,
     Transfer,
 )
-from omo.core.errors import BusinessRuleError, ConflictError
+from omo.core.errors import BusinessRuleError, ConflictError, PermissionDeniedError
 from omo.org.roles import Role
 from tests.factories import make_staff
 from tests.inventory.conftest import receive
@@ -164,9 +164,9 @@ def test_adjustment_needs_a_reason_and_cannot_go_negative(store_a, shirt, manage
 def test_clerk_cannot_adjust_and_manager_cannot_adjust_another_store(store_a, store_b, shirt, clerk_a, manager_a):
     receive(store_b, shirt, 2)
 
-    with pytest.raises(Exception) as by_clerk:
+    with pytest.raises(PermissionDeniedError) as by_clerk:
         services.stock_adjust(variant=shirt, location=store_b, quantity=-1, reason="x", actor=clerk_a)
-    with pytest.raises(Exception) as by_manager:
+    with pytest.raises(PermissionDeniedError) as by_manager:
         services.stock_adjust(variant=shirt, location=store_b, quantity=-1, reason="x", actor=manager_a)
 
     assert by_clerk.value.code == "permission_denied"
@@ -209,16 +209,49 @@ def test_perishable_receipt_needs_lot_and_expiry(store_a, cream):
     assert not StockLevel.objects.filter(variant=cream).exists()
 
 
-def test_expired_lots_are_written_off_by_the_job_except_what_is_reserved(store_a, cream):
+def test_expired_lot_stock_is_not_available_to_promise(store_a, cream):
+    today = date.today()
+    receive(store_a, cream, 5, lot_code="OLD", expiry_date=today - timedelta(days=1))
+    receive(store_a, cream, 2, lot_code="NEW", expiry_date=today + timedelta(days=90))
+
+    with pytest.raises(services.InsufficientStock) as error:
+        services.reservation_create(lines=[services.StockLine(cream, store_a, 3)], reference="pickup:1")
+    services.reservation_create(lines=[services.StockLine(cream, store_a, 2)], reference="pickup:2")
+
+    assert error.value.details["lines"][0]["available"] == 2
+    assert level(cream, store_a).reserved == 2
+
+
+def test_unexpired_lots_promised_to_reservations_cannot_be_sold_over_the_counter(store_a, cream):
+    today = date.today()
+    receive(store_a, cream, 5, lot_code="OLD", expiry_date=today - timedelta(days=1))
+    receive(store_a, cream, 5, lot_code="NEW", expiry_date=today + timedelta(days=90))
+    services.reservation_create(lines=[services.StockLine(cream, store_a, 5)], reference="pickup:1")
+
+    with pytest.raises(services.InsufficientStock):
+        services.stock_sell(lines=[services.StockLine(cream, store_a, 1)], actor=None, reference="pos:1")
+
+    assert LotStock.objects.get(lot__code="NEW").on_hand == 5
+    services.reservation_consume(reference="pickup:1", actor=None)
+    assert LotStock.objects.get(lot__code="NEW").on_hand == 0
+
+
+def test_write_off_takes_every_expired_lot_and_closes_the_newest_reservations_left_without_stock(store_a, cream):
     receive(store_a, cream, 4, lot_code="OLD", expiry_date=date(2030, 1, 1))
     receive(store_a, cream, 2, lot_code="NEW", expiry_date=date(2031, 1, 1))
-    services.reservation_create(lines=[services.StockLine(cream, store_a, 3)], reference="pickup:7")
+    services.reservation_create(lines=[services.StockLine(cream, store_a, 1)], reference="pickup:old")
+    services.reservation_create(lines=[services.StockLine(cream, store_a, 2)], reference="pickup:new")
 
     rows = services.lots_write_off_expired(today=date(2030, 1, 2))
 
-    assert [(r.kind, r.quantity) for r in rows] == [("expiry_write_off", -3)]  # 6 on hand - 3 reserved
-    assert LotStock.objects.get(lot__code="OLD").on_hand == 1
-    assert level(cream, store_a).on_hand == 3
+    assert [(r.kind, r.quantity, r.lot.code) for r in rows] == [("expiry_write_off", -4, "OLD")]
+    assert dict(Reservation.objects.values_list("reference", "status")) == {
+        "pickup:old": "active",
+        "pickup:new": "short",
+    }
+    stock = level(cream, store_a)
+    assert (stock.on_hand, stock.reserved) == (2, 1)
+    assert LotStock.objects.get(lot__code="OLD").on_hand == 0
 
 
 def test_lot_report_lists_what_expires_soon(store_a, cream, hq_admin):
@@ -281,7 +314,7 @@ def test_transfer_to_the_same_location_or_shipping_unapproved_is_refused(warehou
 
 
 def test_clerk_can_request_only_into_own_store(warehouse, store_b, shirt, clerk_a):
-    with pytest.raises(Exception) as error:
+    with pytest.raises(PermissionDeniedError) as error:
         services.transfer_request(origin=warehouse, destination=store_b, lines=[(shirt, 1)], actor=clerk_a)
 
     assert error.value.code == "store_out_of_scope"
@@ -347,7 +380,7 @@ def test_clerk_counts_but_only_a_manager_posts(store_a, shirt, clerk_a, manager_
     count = services.stock_count_start(location=store_a, actor=manager_a)
     services.stock_count_record(count=count, actor=clerk_a, counted={count.lines.get().pk: 1})
 
-    with pytest.raises(Exception) as error:
+    with pytest.raises(PermissionDeniedError) as error:
         services.stock_count_post(count=count, actor=clerk_a)
 
     assert error.value.code == "permission_denied"
@@ -369,3 +402,79 @@ def test_roles_hold_their_inventory_permissions(store_a):
     assert clerk.has_perm("inventory.add_transfer") and not clerk.has_perm("inventory.approve_transfer")
     assert manager.has_perm("inventory.approve_transfer") and manager.has_perm("inventory.post_stockcount")
     assert Lot.objects.count() == 0
+
+
+def test_receiving_more_than_requested_or_a_perishable_above_shipped_is_refused(
+    warehouse, store_a, shirt, cream, hq_admin
+):
+    receive(warehouse, shirt, 10)
+    receive(warehouse, cream, 5, lot_code="A", expiry_date=date(2031, 1, 1))
+    transfer = services.transfer_request(
+        origin=warehouse, destination=store_a, lines=[(shirt, 4), (cream, 3)], actor=hq_admin
+    )
+    services.transfer_approve(transfer=transfer, actor=hq_admin)
+    services.transfer_ship(transfer=transfer, actor=hq_admin, quantities={shirt.pk: 2, cream.pk: 3})
+
+    with pytest.raises(BusinessRuleError) as above_request:
+        services.transfer_receive(transfer=transfer, actor=hq_admin, received={shirt.pk: (90000, "found more")})
+    with pytest.raises(BusinessRuleError) as perishable:
+        services.transfer_receive(transfer=transfer, actor=hq_admin, received={cream.pk: (4, "one extra")})
+    services.transfer_receive(transfer=transfer, actor=hq_admin, received={shirt.pk: (3, "origin miscounted")})
+
+    assert (above_request.value.code, above_request.value.details["maximum"]) == ("receipt_above_transfer", 4)
+    assert perishable.value.code == "receipt_above_transfer"
+    assert level(shirt, store_a).on_hand == 3
+    assert level(cream, store_a).on_hand == 3
+
+
+def test_moving_average_counts_goods_in_transit(warehouse, store_a, shirt, hq_admin):
+    receive(warehouse, shirt, 100, cost="10")
+    transfer = services.transfer_request(origin=warehouse, destination=store_a, lines=[(shirt, 100)], actor=hq_admin)
+    services.transfer_approve(transfer=transfer, actor=hq_admin)
+    services.transfer_ship(transfer=transfer, actor=hq_admin)
+
+    receive(warehouse, shirt, 10, cost="20")
+
+    assert SkuCost.objects.get(variant=shirt).average_cost == Decimal("10.9091")  # (100*10 + 10*20) / 110
+
+
+def test_replenishment_does_not_count_stock_held_for_reservations(warehouse, store_a, shirt):
+    receive(warehouse, shirt, 50)
+    receive(store_a, shirt, 6)
+    services.reservation_create(lines=[services.StockLine(shirt, store_a, 4)], reference="pickup:1")
+    services.stock_level_configure(variant=shirt, location=store_a, actor=None, min_level=5, max_level=8)
+
+    [transfer] = services.replenishment_suggest()
+
+    assert transfer.lines.get().quantity_requested == 6  # 8 - (6 on hand - 4 held)
+
+
+def test_lot_tracking_cannot_change_once_a_product_has_been_stocked(warehouse, shirt):
+    from catalog import services as catalog
+
+    receive(warehouse, shirt, 1)
+    services.stock_sell(lines=[services.StockLine(shirt, warehouse, 1)], actor=None, reference="pos:1")
+
+    with pytest.raises(BusinessRuleError) as error:
+        catalog.product_update(product=shirt.product, tracks_lots=True)
+
+    assert error.value.code == "tracks_lots_locked"
+    shirt.product.refresh_from_db()
+    assert shirt.product.tracks_lots is False
+
+
+def test_staff_reserve_only_at_their_own_store_and_only_with_the_role(store_a, store_b, shirt, clerk_a, db):
+    from omo.core.errors import PermissionDeniedError
+
+    receive(store_a, shirt, 3)
+    receive(store_b, shirt, 3)
+    crm = make_staff(Role.HQ_CRM).user
+
+    with pytest.raises(PermissionDeniedError) as other_store:
+        services.reservation_create(lines=[services.StockLine(shirt, store_b, 1)], reference="x", actor=clerk_a)
+    with pytest.raises(PermissionDeniedError) as no_role:
+        services.reservation_create(lines=[services.StockLine(shirt, store_a, 1)], reference="y", actor=crm)
+    services.reservation_create(lines=[services.StockLine(shirt, store_a, 1)], reference="z", actor=clerk_a)
+
+    assert (other_store.value.code, no_role.value.code) == ("store_out_of_scope", "permission_denied")
+    assert (level(shirt, store_a).reserved, level(shirt, store_b).reserved) == (1, 0)

@@ -215,3 +215,45 @@ def test_hq_promotes_a_clerk_to_store_manager_of_another_store(client, hq_admin,
     profile.refresh_from_db()
     user = User.objects.get(pk=profile.user_id)
     assert (profile.home_store, roles_of(user)) == (store_b, {"store_manager"})
+
+
+def test_admin_creates_transfers_through_the_service_and_never_deletes_them(client, hq_admin, warehouse, store_a):
+    from inventory.models import Transfer
+    from tests.factories import make_variant
+
+    shirt = make_variant(style_code="ADM")
+    client.force_login(hq_admin)
+
+    response = client.post(
+        "/admin/inventory/transfer/add/",
+        {
+            "origin": warehouse.pk,
+            "destination": store_a.pk,
+            "note": "by hand",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+            "lines-0-variant": shirt.pk,
+            "lines-0-quantity_requested": "3",
+        },
+    )
+    same_place = client.post(
+        "/admin/inventory/transfer/add/",
+        {
+            "origin": warehouse.pk,
+            "destination": warehouse.pk,
+            "note": "",
+            "lines-TOTAL_FORMS": "0",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    transfer = Transfer.objects.get()
+    assert (transfer.requested_by, transfer.lines.get().quantity_requested, transfer.note) == (hq_admin, 3, "by hand")
+    assert same_place.status_code == 200
+    assert Transfer.objects.count() == 1
+    assert client.post(f"/admin/inventory/transfer/{transfer.pk}/delete/", {"post": "yes"}).status_code == 403

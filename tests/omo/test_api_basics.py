@@ -53,3 +53,22 @@ def test_api_docs_page_uses_vendored_assets(client, hq_admin):
 
     assert "drf_spectacular_sidecar/swagger-ui-dist" in page
     assert "cdn.jsdelivr" not in page and "unpkg.com" not in page
+
+
+def test_a_deadlock_broken_by_postgresql_is_a_retryable_409():
+    from django.db import OperationalError
+
+    from omo.core.api import exception_handler
+
+    class Cause(Exception):
+        pgcode = "40P01"
+
+    error = OperationalError("deadlock detected")
+    error.__cause__ = Cause()
+
+    response = exception_handler(error, {})
+
+    assert response.status_code == 409
+    assert response.data["code"] == "retry"
+    assert response["Retry-After"] == "1"
+    assert exception_handler(OperationalError("connection refused"), {}) is None  # anything else stays a 500

@@ -27,6 +27,12 @@ def prepare_database() -> str:
     admin.close()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo.settings")
+    # Production settings: with DEBUG on, Django records every query and the numbers mean less.
+    import secrets
+
+    os.environ.update(
+        {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "bench", "LOG_LEVEL": "WARNING"}
+    )
     os.environ["DB_CONN_MAX_AGE"] = "0"
     import django
 

@@ -151,18 +151,29 @@ def _reset(level_id: int) -> None:
     StockLevel.objects.filter(pk=level_id).update(reserved=0)
 
 
+ROUNDS = 3
+
+
 def run(url: str, *, seconds: float) -> None:
+    """For each client count, ROUNDS alternating runs of each side (service, raw, service, raw ...),
+    each ``seconds / ROUNDS`` long; the table shows the medians, so one noisy run does not decide."""
+    import statistics
+
     from inventory.models import Reservation, StockLevel
 
     variant_id, location_id, level_id = _setup(on_hand=50_000_000)
     rows = []
     for clients in CLIENT_COUNTS:
-        _reset(level_id)
-        ok, _short, service_tps = service_run(clients, seconds, variant_id, location_id)
-        level = StockLevel.objects.get(pk=level_id)
-        consistent = level.reserved == ok == Reservation.objects.count()
-        _reset(level_id)
-        raw_tps = pgbench_run(url, clients, seconds, variant_id, location_id)
+        service_runs, raw_runs, consistent = [], [], True
+        for _round in range(ROUNDS):
+            _reset(level_id)
+            ok, _short, service_tps = service_run(clients, seconds / ROUNDS, variant_id, location_id)
+            level = StockLevel.objects.get(pk=level_id)
+            consistent &= level.reserved == ok == Reservation.objects.count()
+            service_runs.append(service_tps)
+            _reset(level_id)
+            raw_runs.append(pgbench_run(url, clients, seconds / ROUNDS, variant_id, location_id))
+        service_tps, raw_tps = statistics.median(service_runs), statistics.median(raw_runs)
         rows.append((clients, service_tps, raw_tps, service_tps / raw_tps, consistent))
     _reset(level_id)
 
@@ -170,7 +181,10 @@ def run(url: str, *, seconds: float) -> None:
     ok, short, _tps = service_run(32, 6, variant_id, location_id)
     level = StockLevel.objects.get(pk=level_id)
 
-    print("\nHot-SKU reservation throughput (one SKU, one location, 1 unit per transaction)")
+    print(
+        f"\nHot-SKU reservation throughput (one SKU, one location, 1 unit per transaction; "
+        f"median of {ROUNDS} alternating runs of {seconds / ROUNDS:g} s)"
+    )
     print(f"{'clients':>8} {'service tx/s':>13} {'raw SQL tx/s':>13} {'ratio':>7}  ledger")
     for clients, service_tps, raw_tps, ratio, consistent in rows:
         print(f"{clients:>8} {service_tps:>13.0f} {raw_tps:>13.0f} {ratio:>7.2f}  {'ok' if consistent else 'MISMATCH'}")

@@ -449,20 +449,20 @@ def reservation_create(
     # The reservation rows are inserted before the stock rows are touched: an insert locks nothing
     # others wait for, so each hot stock row stays locked only from its conditional update to the
     # commit. When a line is short, raising rolls the inserts back with everything else.
-    reservations = Reservation.objects.bulk_create(
-        [
-            Reservation(
-                variant_id=variant_id,
-                location_id=location_id,
-                quantity=quantity,
-                reference=reference,
-                channel=channel,
-                expires_at=expires_at,
-                created_by=created_by,
-            )
-            for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
-        ]
-    )
+    reservations = [
+        Reservation(
+            variant_id=variant_id,
+            location_id=location_id,
+            quantity=quantity,
+            reference=reference,
+            channel=channel,
+            expires_at=expires_at,
+            created_by=created_by,
+            status=Reservation.Status.ACTIVE,
+        )
+        for (variant_id, location_id), (_variant, _location, quantity) in merged.items()
+    ]
+    _insert_reservations(reservations)
     failed = {}  # key -> what this call already added to reserved there
     today = timezone.localdate()
     for key, (variant, _location, quantity) in merged.items():
@@ -478,6 +478,50 @@ def reservation_create(
         ]
         raise InsufficientStock(shortages)  # the atomic block rolls back the inserts and what was reserved
     return reservations
+
+
+_RESERVATION = Reservation._meta.db_table
+_RESERVATION_COLUMNS = (
+    "variant_id",
+    "location_id",
+    "quantity",
+    "status",
+    "reference",
+    "channel_id",
+    "expires_at",
+    "created_by_id",
+    "created_at",
+)
+
+
+def _insert_reservations(reservations: list[Reservation]) -> None:
+    """One ``INSERT ... RETURNING id`` for all rows: the hot path of a flash sale, written out by hand
+    because the ORM's bulk_create spends more Python time than the insert itself."""
+    now = timezone.now()
+    values, params = [], []
+    for r in reservations:
+        r.created_at = now
+        values.append("(" + ", ".join(["%s"] * len(_RESERVATION_COLUMNS)) + ")")
+        params += [
+            r.variant_id,
+            r.location_id,
+            r.quantity,
+            r.status,
+            r.reference,
+            r.channel_id,
+            r.expires_at,
+            r.created_by_id,
+            now,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_RESERVATION} ({', '.join(_RESERVATION_COLUMNS)}) VALUES {', '.join(values)} "  # noqa: S608
+            "RETURNING id",
+            params,
+        )
+        for reservation, (pk,) in zip(reservations, cursor.fetchall(), strict=True):
+            reservation.pk = pk
+            reservation._state.adding = False
 
 
 def _close(reservations_qs, status: str) -> list[tuple[int, int, int]]:

@@ -350,6 +350,12 @@ ZH_HANT = {
     "count variance": "盤點差異",
     "expired on %(date)s": "已於 %(date)s 到期",
     "Unknown location: %(codes)s.": "未知的據點：%(codes)s。",
+    "Lot tracking cannot change once the product has been stocked.": "商品一旦有過庫存，就不能變更批號管理。",
+    "%(store)s does not offer pickup for %(channel)s.": "%(store)s 未提供 %(channel)s 的門市取貨。",
+    "Closed: its stock expired": "已關閉：庫存已過期",
+    "Channel %(channel)s is not served from %(codes)s.": "通路 %(channel)s 不由 %(codes)s 出貨。",
+    "%(sku)s: at most %(n)d can be received on this transfer; book the rest as an adjustment.": "%(sku)s：此調撥單最多只能收 %(n)d 件，其餘請以庫存調整入帳。",
+    "The request clashed with another one; try again.": "此請求與另一個請求衝突，請再試一次。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -26,6 +26,16 @@ from inventory.models import (
 from omo.core.errors import ApplicationError
 
 
+def workflow_action(name: str, description, done_message, service):
+    """An admin action running ``service(obj, user)`` on each selected row (see ``run_action``)."""
+
+    def action(model_admin, request, queryset):
+        run_action(model_admin, request, queryset, lambda obj: service(obj, request.user), done_message)
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -238,7 +248,6 @@ class TransferAdmin(admin.ModelAdmin):
     search_fields = ["id", "note", "lines__variant__sku"]
     list_select_related = ["origin", "destination", "requested_by"]
     inlines = [TransferLineInline]
-    actions = ["approve", "ship", "receive_as_shipped", "cancel"]
     readonly_fields = [
         "status",
         "kind",
@@ -285,45 +294,32 @@ class TransferAdmin(admin.ModelAdmin):
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         return None
 
-    @admin.action(description=_("Approve"))
-    def approve(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda t: services.transfer_approve(transfer=t, actor=request.user),
+    actions = [
+        workflow_action(
+            "approve",
+            _("Approve"),
             _("Approved %(n)d transfers."),
-        )
-
-    @admin.action(description=_("Ship everything requested"))
-    def ship(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda t: services.transfer_ship(transfer=t, actor=request.user),
+            lambda transfer, user: services.transfer_approve(transfer=transfer, actor=user),
+        ),
+        workflow_action(
+            "ship",
+            _("Ship everything requested"),
             _("Shipped %(n)d transfers."),
-        )
-
-    @admin.action(description=_("Receive as shipped"))
-    def receive_as_shipped(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda t: services.transfer_receive(transfer=t, actor=request.user),
+            lambda transfer, user: services.transfer_ship(transfer=transfer, actor=user),
+        ),
+        workflow_action(
+            "receive_as_shipped",
+            _("Receive as shipped"),
             _("Received %(n)d transfers."),
-        )
-
-    @admin.action(description=_("Cancel"))
-    def cancel(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda t: services.transfer_cancel(transfer=t, actor=request.user),
+            lambda transfer, user: services.transfer_receive(transfer=transfer, actor=user),
+        ),
+        workflow_action(
+            "cancel",
+            _("Cancel"),
             _("Cancelled %(n)d transfers."),
-        )
+            lambda transfer, user: services.transfer_cancel(transfer=transfer, actor=user),
+        ),
+    ]
 
 
 @admin.register(TransferLine)
@@ -388,15 +384,12 @@ class GoodsReceiptAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Post: put the goods on hand"))
-    def post(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda r: services.goods_receipt_post(receipt=r, actor=request.user),
-            _("Posted %(n)d goods receipts."),
-        )
+    post = workflow_action(
+        "post",
+        _("Post: put the goods on hand"),
+        _("Posted %(n)d goods receipts."),
+        lambda receipt, user: services.goods_receipt_post(receipt=receipt, actor=user),
+    )
 
 
 @admin.register(GoodsReceiptLine)
@@ -454,15 +447,12 @@ class StockCountAdmin(admin.ModelAdmin):
             except ApplicationError as error:
                 self.message_user(request, error.message, messages.ERROR)
 
-    @admin.action(description=_("Post the variances as adjustments"))
-    def post(self, request, queryset):
-        run_action(
-            self,
-            request,
-            queryset,
-            lambda c: services.stock_count_post(count=c, actor=request.user),
-            _("Posted %(n)d stock counts."),
-        )
+    post = workflow_action(
+        "post",
+        _("Post the variances as adjustments"),
+        _("Posted %(n)d stock counts."),
+        lambda count, user: services.stock_count_post(count=count, actor=user),
+    )
 
 
 @admin.register(StockCountLine)

@@ -360,7 +360,23 @@ class TransferLineLot(models.Model):
         return f"{self.lot_id} x{self.quantity}"
 
 
-class GoodsReceipt(models.Model):
+class PostedDocument(models.Model):
+    """Who made a document and who posted it (put its stock changes into the ledger), and when."""
+
+    created_by = models.ForeignKey(
+        USER, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    posted_by = models.ForeignKey(
+        USER, verbose_name=_("posted by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class GoodsReceipt(PostedDocument):
     """Goods arriving from a supplier at a location, with cost and (for perishables) lot and expiry."""
 
     class Status(models.TextChoices):
@@ -371,14 +387,6 @@ class GoodsReceipt(models.Model):
     supplier = models.CharField(_("supplier"), max_length=200)
     supplier_reference = models.CharField(_("supplier document"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
-    created_by = models.ForeignKey(
-        USER, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    posted_by = models.ForeignKey(
-        USER, verbose_name=_("posted by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
 
     STORE_FIELD = "location"
 
@@ -415,7 +423,7 @@ class GoodsReceiptLine(models.Model):
         return f"{self.variant_id} x{self.quantity}"
 
 
-class StockCount(models.Model):
+class StockCount(PostedDocument):
     """A stock count (盤點) of one location: count, review the variances, post them as adjustments."""
 
     class Status(models.TextChoices):
@@ -426,14 +434,6 @@ class StockCount(models.Model):
     location = models.ForeignKey("org.Location", verbose_name=_("location"), on_delete=models.PROTECT, related_name="+")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COUNTING)
     note = models.CharField(_("note"), max_length=300, blank=True)
-    created_by = models.ForeignKey(
-        USER, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    posted_by = models.ForeignKey(
-        USER, verbose_name=_("posted by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
 
     STORE_FIELD = "location"
 

@@ -257,3 +257,27 @@ def test_admin_creates_transfers_through_the_service_and_never_deletes_them(clie
     assert same_place.status_code == 200
     assert Transfer.objects.count() == 1
     assert client.post(f"/admin/inventory/transfer/{transfer.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_transfer_workflow_actions_run_the_services_and_report_refusals(client, hq_admin, warehouse, store_a):
+    from django.contrib.messages import get_messages
+
+    from inventory import services
+    from inventory.models import Transfer
+    from tests.factories import make_variant
+    from tests.inventory.conftest import receive
+
+    shirt = make_variant(style_code="ACT")
+    receive(warehouse, shirt, 2)
+    ok = services.transfer_request(origin=warehouse, destination=store_a, lines=[(shirt, 2)], actor=hq_admin)
+    short = services.transfer_request(origin=warehouse, destination=store_a, lines=[(shirt, 5)], actor=hq_admin)
+    client.force_login(hq_admin)
+    url = reverse("admin:inventory_transfer_changelist")
+
+    client.post(url, {"action": "approve", "_selected_action": [ok.pk, short.pk]})
+    response = client.post(url, {"action": "ship", "_selected_action": [ok.pk, short.pk]}, follow=True)
+
+    texts = [str(m) for m in get_messages(response.wsgi_request)] or [str(m) for m in response.context["messages"]]
+    assert dict(Transfer.objects.values_list("pk", "status")) == {ok.pk: "shipped", short.pk: "approved"}
+    assert any("Not enough stock for ACT-M" in text for text in texts), texts
+    assert any("Shipped 1 transfers." in text for text in texts), texts

@@ -303,3 +303,31 @@ def test_a_new_product_with_a_blank_status_starts_as_a_draft(web):
     import_catalog(dataset(["NEW1", "x", "a", "", "", "", "", "NEW1-S", "", "", "S", "", ""]), dry_run=False)
 
     assert Product.objects.get(style_code="NEW1").status == "draft"
+
+
+def test_admin_import_preview_reports_bad_rows_by_line_and_imports_nothing(client, hq_admin, web):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    csv = "\n".join(
+        [",".join(HEADERS), "GOOD,Fine,women,active,0,,WEB,GOOD-S,,,S,100,", "BAD,x,women,sold,0,,WEB,BAD-S,,,S,abc,"]
+    )
+    client.force_login(hq_admin)
+    page = client.get("/admin/catalog/product/import/")
+    formats = page.context["form"].fields["format"].choices
+    csv_index = next(value for value, label in formats if str(label).lower() == "csv")
+
+    response = client.post(
+        "/admin/catalog/product/import/",
+        {
+            "import_file": SimpleUploadedFile("catalog.csv", csv.encode("utf-8"), content_type="text/csv"),
+            "format": csv_index,
+            "resource": 0,
+        },
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Use one of: draft, active, archived." in html
+    assert "abc is not an amount." in html
+    assert response.context.get("confirm_form") is None  # no way to go on and import
+    assert Product.objects.count() == 0

@@ -1,1 +1,383 @@
-"""One member across every channel: identities, points, tiers and coupons."""
+"""Every write of the members app: registration with de-duplication, identities, consents, and the
+points ledger (earn, redeem, expire, adjust, reverse).
+
+Points: a member's row is locked (``SELECT ... FOR UPDATE``) for every points change, so changes of one
+member happen one after another while other members' go on in parallel; the balance and the ledger
+change in the same transaction, and the database refuses a negative balance as a backstop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Consent, Identity, Member, PointsEntry, PointsLot
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
+from omo.org.access import ensure_permission
+from omo.org.models import REFERRAL_CODE_ALPHABET
+
+MAX_POINTS = 10_000_000
+
+
+# --- identity ---------------------------------------------------------------------------------------
+
+
+def normalize_phone(raw: str, *, region: str | None = None) -> str:
+    """E.164 (``+886912345678``) from what a person types (``0912-345-678``), or a 400 ``invalid_phone``."""
+    region = region or settings.MEMBER_PHONE_REGION
+    try:
+        number = phonenumbers.parse((raw or "").strip(), region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ApplicationError(_("%(phone)s is not a valid phone number.") % {"phone": raw}, code="invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    email = (raw or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError(
+            _("%(email)s is not a valid email address.") % {"email": raw}, code="invalid_email"
+        ) from None
+    return email
+
+
+def _identity_pairs(identities: dict[str, str] | None) -> list[tuple[str, str]]:
+    pairs = []
+    for provider, external_id in (identities or {}).items():
+        if provider not in Identity.Provider.values:
+            raise ApplicationError(
+                _("Unknown identity provider %(p)s.") % {"p": provider},
+                code="unknown_identity_provider",
+                details={"providers": sorted(Identity.Provider.values)},
+            )
+        external_id = str(external_id or "").strip()
+        if not external_id or len(external_id) > 128:
+            raise ApplicationError(_("An identity needs an id of 1 to 128 characters."), code="invalid_identity")
+        pairs.append((provider, external_id))
+    return pairs
+
+
+def find_matches(*, phone: str | None, email: str | None, identities: list[tuple[str, str]]) -> set[int]:
+    """Ids of active members that already own one of these (normalised) contact points."""
+    ids: set[int] = set()
+    if phone:
+        ids |= set(Member.objects.filter(phone=phone).values_list("pk", flat=True))
+    if email:
+        ids |= set(Member.objects.filter(email=email).values_list("pk", flat=True))
+    for provider, external_id in identities:
+        ids |= set(
+            Identity.objects.filter(provider=provider, external_id=external_id).values_list("member_id", flat=True)
+        )
+    return ids
+
+
+def _new_code(length: int, alphabet: str) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@dataclass
+class Registration:
+    member: Member
+    created: bool
+
+
+@transaction.atomic
+def member_register(
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    name: str = "",
+    identities: dict[str, str] | None = None,
+    consents: dict[str, bool] | None = None,
+    channel=None,
+    store=None,
+    clerk=None,
+    source: str = "",
+) -> Registration:
+    """A member for this person. When the phone, email or an identity is already known the existing
+    member is returned with the new contact points linked (no second member); when they point at two
+    different members it is a 409 ``duplicate_members`` (HQ merges them)."""
+    phone = normalize_phone(phone) if phone else None
+    email = normalize_email(email) if email else None
+    pairs = _identity_pairs(identities)
+    if not (phone or email or pairs):
+        raise ApplicationError(_("Give a phone number, an email or an identity."), code="contact_required")
+    if store is not None and not store.is_store:
+        raise BusinessRuleError(_("A member registers at a store, not a warehouse."), code="not_a_store")
+    for purpose in consents or {}:
+        if purpose not in Consent.Purpose.values:
+            raise ApplicationError(_("Unknown consent purpose %(p)s.") % {"p": purpose}, code="unknown_consent")
+    matches = find_matches(phone=phone, email=email, identities=pairs)
+    if len(matches) > 1:
+        raise ConflictError(
+            _("These details belong to more than one member."),
+            code="duplicate_members",
+            details={"members": sorted(Member.objects.filter(pk__in=matches).values_list("member_no", flat=True))},
+        )
+    if matches:
+        member = Member.objects.select_for_update().get(pk=matches.pop())
+        created = False
+        if phone and not member.phone:
+            member.phone = phone
+        if email and not member.email:
+            member.email = email
+        if name and not member.name:
+            member.name = name
+        with conflict_on_integrity_error(_("These details belong to another member."), code="duplicate_members"):
+            member.save()
+    else:
+        member = Member(
+            name=name,
+            phone=phone,
+            email=email,
+            registered_channel=channel,
+            registered_store=store,
+            registered_by=clerk if getattr(clerk, "pk", None) else None,
+            member_no="M" + _new_code(9, "0123456789"),
+            referral_code=_new_code(8, REFERRAL_CODE_ALPHABET),
+        )
+        member.full_clean(validate_unique=False, validate_constraints=False)
+        with conflict_on_integrity_error(_("These details belong to another member."), code="duplicate_members"):
+            member.save()
+        created = True
+    known = set(member.identities.values_list("provider", "external_id"))
+    with conflict_on_integrity_error(_("This identity belongs to another member."), code="duplicate_members"):
+        Identity.objects.bulk_create(
+            [Identity(member=member, provider=p, external_id=e) for p, e in pairs if (p, e) not in known]
+        )
+    for purpose, granted in (consents or {}).items():
+        consent_record(member=member, purpose=purpose, granted=granted, source=source)
+    return Registration(member=member, created=created)
+
+
+def consent_record(*, member: Member, purpose: str, granted: bool, source: str = "") -> Consent:
+    if purpose not in Consent.Purpose.values:
+        raise ApplicationError(_("Unknown consent purpose %(p)s.") % {"p": purpose}, code="unknown_consent")
+    return Consent.objects.create(member=member, purpose=purpose, granted=bool(granted), source=source[:40])
+
+
+# --- points -----------------------------------------------------------------------------------------
+
+
+def default_points_expiry(today: date) -> date:
+    """When points earned today expire, per ``MEMBER_POINTS_EXPIRY``: ``end_of_following_year`` (the
+    default) or ``days:N``."""
+    rule = settings.MEMBER_POINTS_EXPIRY
+    if rule.startswith("days:"):
+        return today + timedelta(days=int(rule.split(":", 1)[1]))
+    return date(today.year + 1, 12, 31)
+
+
+def _check_points(points) -> None:
+    if not isinstance(points, int) or isinstance(points, bool) or not 0 < points <= MAX_POINTS:
+        raise BusinessRuleError(
+            _("Points are whole numbers from 1 to %(max)d.") % {"max": MAX_POINTS}, code="invalid_points"
+        )
+
+
+def _locked(member: Member) -> Member:
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status != Member.Status.ACTIVE:
+        raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
+    return member
+
+
+def _entry(member: Member, kind: str, points: int, *, reference="", reason="", actor=None) -> PointsEntry:
+    member.points_balance += points
+    return PointsEntry(
+        member=member,
+        kind=kind,
+        points=points,
+        balance_after=member.points_balance,
+        reference=reference,
+        reason=reason,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+
+
+def _save_balance(member: Member) -> None:
+    Member.objects.filter(pk=member.pk).update(points_balance=member.points_balance, updated_at=timezone.now())
+
+
+@transaction.atomic
+def points_earn(
+    *, member: Member, points: int, reference: str, actor=None, expires_on: date | None = None, reason: str = ""
+) -> PointsEntry:
+    """Adds points in a new lot that expires per the policy (or ``expires_on``)."""
+    _check_points(points)
+    today = timezone.localdate()
+    expires_on = expires_on or default_points_expiry(today)
+    if expires_on < today:
+        raise BusinessRuleError(_("Points cannot be earned already expired."), code="invalid_expiry")
+    member = _locked(member)
+    PointsLot.objects.create(member=member, earned=points, remaining=points, expires_on=expires_on, reference=reference)
+    entry = _entry(member, PointsEntry.Kind.EARN, points, reference=reference, reason=reason, actor=actor)
+    entry.save()
+    _save_balance(member)
+    return entry
+
+
+def _take(member: Member, points: int, *, today: date) -> None:
+    """Takes ``points`` from the member's unexpired lots, earliest to expire first."""
+    remaining = points
+    for lot in (
+        PointsLot.objects.select_for_update()
+        .filter(member=member, remaining__gt=0, expires_on__gte=today)
+        .order_by("expires_on", "id")
+    ):
+        take = min(lot.remaining, remaining)
+        PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        remaining -= take
+        if remaining == 0:
+            return
+    raise ConflictError("points lots out of step with the balance", code="ledger_mismatch")
+
+
+def available_points(member: Member, *, today: date) -> int:
+    """Points that can be spent today: the balance less lots past their date not yet expired by the job."""
+    return (
+        PointsLot.objects.filter(member=member, remaining__gt=0, expires_on__gte=today).aggregate(
+            total=Sum("remaining")
+        )["total"]
+        or 0
+    )
+
+
+def _require_available(member: Member, points: int, *, today: date) -> None:
+    available = available_points(member, today=today)
+    if points > available:
+        raise ConflictError(
+            _("%(member)s has %(held)d points, not %(asked)d.")
+            % {"member": member.member_no, "held": available, "asked": points},
+            code="insufficient_points",
+            details={"available": available, "requested": points},
+        )
+
+
+@transaction.atomic
+def points_redeem(*, member: Member, points: int, reference: str, actor=None) -> PointsEntry:
+    """Spends points (part of a balance is fine), earliest-expiring first. More than held is a 409
+    ``insufficient_points`` and nothing changes."""
+    _check_points(points)
+    member = _locked(member)
+    today = timezone.localdate()
+    _require_available(member, points, today=today)
+    _take(member, points, today=today)
+    entry = _entry(member, PointsEntry.Kind.REDEEM, -points, reference=reference, actor=actor)
+    entry.save()
+    _save_balance(member)
+    return entry
+
+
+@transaction.atomic
+def points_adjust(*, member: Member, points: int, reason: str, actor) -> PointsEntry:
+    """An HQ correction, signed; a reason is required and the balance never goes below zero."""
+    if actor is not None:
+        ensure_permission(actor, "members.add_pointsentry")
+    _check_points(abs(points) if isinstance(points, int) else points)
+    if not reason.strip():
+        raise BusinessRuleError(_("Say why the points are adjusted."), code="reason_required")
+    member = _locked(member)
+    today = timezone.localdate()
+    if points < 0:
+        _require_available(member, -points, today=today)
+        _take(member, -points, today=today)
+    else:
+        PointsLot.objects.create(
+            member=member, earned=points, remaining=points, expires_on=default_points_expiry(today), reference="adjust"
+        )
+    entry = _entry(member, PointsEntry.Kind.ADJUST, points, reference="adjust", reason=reason, actor=actor)
+    entry.save()
+    _save_balance(member)
+    return entry
+
+
+@transaction.atomic
+def points_reverse(*, member: Member, reference: str, actor=None) -> list[PointsEntry]:
+    """Undoes what an order did to the points (a return or a cancellation): points earned for
+    ``reference`` are taken back (what is left of them, then other points; never below zero) and points
+    redeemed for it are given back in a new lot. Running it twice changes nothing the second time."""
+    member = _locked(member)
+    entries = PointsEntry.objects.filter(member=member, reference=reference)
+    earned = sum(e.points for e in entries if e.kind == PointsEntry.Kind.EARN)
+    redeemed = -sum(e.points for e in entries if e.kind == PointsEntry.Kind.REDEEM)
+    reversed_already = sum(e.points for e in entries if e.kind == PointsEntry.Kind.REVERSE)
+    net_reversal = redeemed - earned  # what a full reversal adds to the balance
+    due = net_reversal - reversed_already
+    if due == 0:
+        return []
+    today = timezone.localdate()
+    rows = []
+    if due > 0:
+        PointsLot.objects.create(
+            member=member, earned=due, remaining=due, expires_on=default_points_expiry(today), reference=reference
+        )
+        rows.append(
+            _entry(
+                member,
+                PointsEntry.Kind.REVERSE,
+                due,
+                reference=reference,
+                actor=actor,
+                reason=_("redeemed points given back"),
+            )
+        )
+    else:
+        take = min(-due, available_points(member, today=today))
+        if take:
+            _take(member, take, today=today)
+            rows.append(
+                _entry(
+                    member,
+                    PointsEntry.Kind.REVERSE,
+                    -take,
+                    reference=reference,
+                    actor=actor,
+                    reason=_("earned points taken back"),
+                )
+            )
+    PointsEntry.objects.bulk_create(rows)
+    _save_balance(member)
+    return rows
+
+
+def points_expire_due(*, today: date | None = None) -> int:
+    """Expires every lot past its date (beat job), one member per short transaction. Returns points expired."""
+    today = today or timezone.localdate()
+    member_ids = list(
+        PointsLot.objects.filter(remaining__gt=0, expires_on__lt=today)
+        .values_list("member_id", flat=True)
+        .distinct()
+        .order_by("member_id")
+    )
+    total = 0
+    for member_id in member_ids:
+        total += _expire_member(member_id, today=today)
+    return total
+
+
+@transaction.atomic
+def _expire_member(member_id: int, *, today: date) -> int:
+    member = Member.objects.select_for_update().get(pk=member_id)
+    lots = list(PointsLot.objects.select_for_update().filter(member=member, remaining__gt=0, expires_on__lt=today))
+    points = sum(lot.remaining for lot in lots)
+    if not points:
+        return 0
+    PointsLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
+    _entry(member, PointsEntry.Kind.EXPIRE, -points, reason=_("expired")).save()
+    _save_balance(member)
+    return points

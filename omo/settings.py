@@ -32,6 +32,16 @@ CSRF_TRUSTED_ORIGINS = env.env_list(E, "CSRF_TRUSTED_ORIGINS")
 # The brand this back office runs for; shown in the admin header and on receipts.
 BRAND_NAME = env.env_str(E, "BRAND_NAME", "青禾服飾 Qinghe Apparel")
 OMO_CURRENCY = env.currency(E)
+# Members: the region a phone number without a country code belongs to, and when earned points expire
+# ("end_of_following_year", or "days:N").
+MEMBER_PHONE_REGION = env.env_str(E, "MEMBER_PHONE_REGION", "TW").upper()
+MEMBER_POINTS_EXPIRY = env.env_str(E, "MEMBER_POINTS_EXPIRY", "end_of_following_year")
+if MEMBER_POINTS_EXPIRY != "end_of_following_year" and not (
+    MEMBER_POINTS_EXPIRY.startswith("days:") and MEMBER_POINTS_EXPIRY[5:].isdigit()
+):
+    raise ImproperlyConfigured(
+        f"MEMBER_POINTS_EXPIRY={MEMBER_POINTS_EXPIRY!r}: use end_of_following_year or days:N (e.g. days:365)."
+    )
 
 INSTALLED_APPS = [
     "omo.org.apps.OmoAdminConfig",
@@ -168,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-reservations": {"task": "inventory.tasks.reservations_expire", "schedule": 60.0},
     "write-off-expired-lots": {"task": "inventory.tasks.lots_write_off_expired", "schedule": crontab(hour=0, minute=5)},
     "suggest-replenishment": {"task": "inventory.tasks.replenishment_suggest", "schedule": crontab(hour=6, minute=0)},
+    "expire-points": {"task": "members.tasks.points_expire_due", "schedule": crontab(hour=0, minute=10)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

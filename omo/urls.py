@@ -10,6 +10,7 @@ api_v1 = [
     path("pos/", include("pos.api.urls")),
     path("catalog/", include("catalog.api.urls")),
     path("inventory/", include("inventory.api.urls")),
+    path("members/", include("members.api.urls")),
 ]
 
 urlpatterns = [

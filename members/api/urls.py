@@ -1,0 +1,9 @@
+from django.urls import path
+
+from members.api import views
+
+urlpatterns = [
+    path("register/", views.MemberRegisterApi.as_view(), name="member-register"),
+    path("lookup/", views.MemberLookupApi.as_view(), name="member-lookup"),
+    path("<str:member_no>/points/", views.MemberPointsApi.as_view(), name="member-points"),
+]

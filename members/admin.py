@@ -1,7 +1,17 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Consent, Identity, Member, PointsEntry, PointsLot
+from members.models import (
+    Consent,
+    Coupon,
+    CouponCampaign,
+    CouponRedemption,
+    Identity,
+    Member,
+    PointsEntry,
+    PointsLot,
+    WalletCoupon,
+)
 
 
 class IdentityInline(admin.TabularInline):
@@ -111,3 +121,69 @@ class ConsentAdmin(admin.ModelAdmin):
     @admin.display(description=_("member"))
     def member_no(self, obj):
         return obj.member.member_no
+
+
+class CouponInline(admin.TabularInline):
+    model = Coupon
+    extra = 0
+    fields = ["code", "member", "max_uses", "times_used"]
+    readonly_fields = ["times_used"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(CouponCampaign)
+class CouponCampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "discount_type",
+        "amount",
+        "percent",
+        "min_spend",
+        "starts_at",
+        "ends_at",
+        "code_type",
+        "redeemed_count",
+        "budget",
+        "is_active",
+    ]
+    list_filter = ["is_active", "discount_type", "code_type", "channels", "stores"]
+    search_fields = ["name", "coupons__code"]
+    filter_horizontal = ["channels", "stores", "categories"]
+    readonly_fields = ["redeemed_count", "created_at"]
+    inlines = [CouponInline]
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = ["code", "campaign", "member", "max_uses", "times_used", "created_at"]
+    list_filter = ["campaign"]
+    search_fields = ["code", "member__member_no"]
+    list_select_related = ["campaign", "member"]
+    readonly_fields = ["times_used"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(WalletCoupon)
+class WalletCouponAdmin(admin.ModelAdmin):
+    list_display = ["member", "coupon", "collected_channel", "collected_store", "collected_at"]
+    list_filter = ["collected_channel", "collected_store"]
+    search_fields = ["member__member_no", "coupon__code"]
+    list_select_related = ["member", "coupon", "collected_channel", "collected_store"]
+    raw_id_fields = ["member", "coupon"]
+
+
+@admin.register(CouponRedemption)
+class CouponRedemptionAdmin(admin.ModelAdmin):
+    list_display = ["redeemed_at", "coupon", "member", "reference", "discount", "channel", "store", "status"]
+    list_filter = ["status", "channel", "store"]
+    search_fields = ["coupon__code", "reference", "member__member_no"]
+    list_select_related = ["coupon", "member", "channel", "store"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

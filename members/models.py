@@ -183,3 +183,174 @@ class PointsEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.points:+d}"
+
+
+class CouponCampaign(models.Model):
+    """A coupon offer: what it takes off, when, where and for what, and how often it may be used."""
+
+    class Discount(models.TextChoices):
+        AMOUNT = "amount", _("Amount off")
+        PERCENT = "percent", _("Percent off")
+
+    class Codes(models.TextChoices):
+        SHARED = "shared", _("One shared code")
+        UNIQUE = "unique", _("A unique code per member")
+
+    name = models.CharField(_("name"), max_length=100)
+    discount_type = models.CharField(_("discount"), max_length=10, choices=Discount.choices)
+    amount = models.DecimalField(_("amount off"), max_digits=12, decimal_places=2, null=True, blank=True)
+    percent = models.DecimalField(_("percent off"), max_digits=5, decimal_places=2, null=True, blank=True)
+    max_discount = models.DecimalField(_("discount cap"), max_digits=12, decimal_places=2, null=True, blank=True)
+    min_spend = models.DecimalField(_("minimum spend"), max_digits=12, decimal_places=2, default=0)
+    starts_at = models.DateTimeField(_("valid from"))
+    ends_at = models.DateTimeField(_("valid until"))
+    code_type = models.CharField(_("codes"), max_length=10, choices=Codes.choices, default=Codes.SHARED)
+    channels = models.ManyToManyField(
+        "org.SalesChannel",
+        verbose_name=_("only on channels"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: every channel."),
+    )
+    stores = models.ManyToManyField(
+        "org.Location",
+        verbose_name=_("only at stores"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: every store and online."),
+    )
+    categories = models.ManyToManyField(
+        "catalog.Category",
+        verbose_name=_("only for categories"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: everything (subcategories count)."),
+    )
+    per_member_limit = models.PositiveIntegerField(_("uses per member"), null=True, blank=True)
+    budget = models.PositiveIntegerField(_("total uses"), null=True, blank=True)
+    redeemed_count = models.PositiveIntegerField(_("uses so far"), default=0)
+    reinstate_on_cancel = models.BooleanField(
+        _("give the coupon back when the order is cancelled or returned"), default=True
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon campaign")
+        verbose_name_plural = _("coupon campaigns")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="campaign_window_ordered"),
+            models.CheckConstraint(
+                condition=(
+                    Q(discount_type="amount", amount__gt=0)
+                    | Q(discount_type="percent", percent__gt=0, percent__lte=100)
+                ),
+                name="campaign_discount_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=True) | Q(redeemed_count__lte=F("budget")), name="campaign_within_budget"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Coupon(models.Model):
+    """A code. A shared code serves everyone (within the campaign's limits); a unique code belongs to
+    one member and is used once."""
+
+    campaign = models.ForeignKey(
+        CouponCampaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="coupons"
+    )
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    member = models.ForeignKey(
+        Member,
+        verbose_name=_("issued to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issued_coupons",
+    )
+    max_uses = models.PositiveIntegerField(_("uses allowed"), null=True, blank=True, help_text=_("Empty: unlimited."))
+    times_used = models.PositiveIntegerField(_("times used"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(times_used__lte=F("max_uses")), name="coupon_within_uses"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class WalletCoupon(models.Model):
+    """A coupon a member collected, in a store or online: one wallet for every channel."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="wallet")
+    coupon = models.ForeignKey(Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, related_name="+")
+    collected_channel = models.ForeignKey(
+        "org.SalesChannel",
+        verbose_name=_("collected on"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    collected_store = models.ForeignKey(
+        "org.Location",
+        verbose_name=_("collected at store"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    collected_at = models.DateTimeField(_("collected at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("wallet coupon")
+        verbose_name_plural = _("wallet coupons")
+        constraints = [models.UniqueConstraint(fields=["member", "coupon"], name="wallet_coupon_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.coupon_id}"
+
+
+class CouponRedemption(models.Model):
+    class Status(models.TextChoices):
+        REDEEMED = "redeemed", _("Redeemed")
+        REINSTATED = "reinstated", _("Given back")
+
+    coupon = models.ForeignKey(Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, related_name="redemptions")
+    member = models.ForeignKey(
+        Member,
+        verbose_name=_("member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupon_redemptions",
+    )
+    reference = models.CharField(_("order"), max_length=64)
+    discount = models.DecimalField(_("discount"), max_digits=12, decimal_places=2)
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    store = models.ForeignKey(
+        "org.Location", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REDEEMED)
+    redeemed_at = models.DateTimeField(_("redeemed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("coupon redemption")
+        verbose_name_plural = _("coupon redemptions")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} on {self.reference}"

@@ -114,3 +114,113 @@ class MemberPointsApi(generics.ListAPIView):
         if member is None:
             raise NotFoundError("No member found.", code="member_not_found")
         return selectors.points_history(member=member)
+
+
+class CartLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=40)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+def _member(member_no: str | None) -> Member | None:
+    if not member_no:
+        return None
+    member = Member.objects.filter(member_no=member_no, status=Member.Status.ACTIVE).first()
+    if member is None:
+        raise NotFoundError("No member found.", code="member_not_found")
+    return member
+
+
+def _store(request, code: str | None):
+    from omo.org.selectors import resolve_locations
+
+    if code:
+        return resolve_locations([code])[code]
+    if not is_channel_request(request):
+        profile = getattr(request.user, "staff_profile", None)
+        return profile.home_store if profile else None
+    return None
+
+
+class CouponValidateApi(APIView):
+    """Whether a coupon applies to a cart, the discount, and every reason when it does not."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=32)
+        member_no = serializers.CharField(max_length=12, required=False)
+        store = serializers.CharField(max_length=20, required=False)
+        lines = CartLineSerializer(many=True, max_length=200)
+
+    class OutputSerializer(serializers.Serializer):
+        applies = serializers.BooleanField()
+        discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        eligible_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        reasons = ReasonSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request):
+        from catalog.services import resolve_skus
+        from members.coupons import CartLine, coupon_validate
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payload = data.validated_data
+        variants = resolve_skus([line["sku"] for line in payload["lines"]]) if payload["lines"] else {}
+        lines = [CartLine(variants[ln["sku"]], ln["quantity"], ln["unit_price"]) for ln in payload["lines"]]
+        channel = request.auth.channel if is_channel_request(request) else None
+        result = coupon_validate(
+            code=payload["code"],
+            lines=lines,
+            member=_member(payload.get("member_no")),
+            channel=channel,
+            store=_store(request, payload.get("store")),
+        )
+        return Response(self.OutputSerializer(result).data)
+
+
+class WalletCouponSerializer(serializers.Serializer):
+    code = serializers.CharField(source="coupon.code")
+    campaign = serializers.CharField(source="coupon.campaign.name")
+    valid_until = serializers.DateTimeField(source="coupon.campaign.ends_at")
+    used = serializers.SerializerMethodField()
+    collected_at = serializers.DateTimeField()
+
+    def get_used(self, wallet) -> bool:
+        coupon = wallet.coupon
+        return coupon.max_uses is not None and coupon.times_used >= coupon.max_uses
+
+
+class MemberWalletApi(APIView):
+    """GET: the member's coupon wallet (one wallet for every channel). POST ``{"code"}``: collect."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=32)
+
+    @extend_schema(responses=WalletCouponSerializer(many=True))
+    def get(self, request, member_no: str):
+        member = _member(member_no)
+        wallet = member.wallet.select_related("coupon__campaign").order_by("-collected_at")
+        return Response(WalletCouponSerializer(wallet, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: WalletCouponSerializer})
+    def post(self, request, member_no: str):
+        from members.coupons import coupon_collect
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        channel = request.auth.channel if is_channel_request(request) else None
+        if not is_channel_request(request):
+            ensure_permission(request.user, "members.add_walletcoupon")
+        wallet = coupon_collect(
+            member=_member(member_no), code=data.validated_data["code"], channel=channel, store=_store(request, None)
+        )
+        return Response(WalletCouponSerializer(wallet).data, status=status.HTTP_201_CREATED)

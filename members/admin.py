@@ -6,10 +6,14 @@ from members.models import (
     Coupon,
     CouponCampaign,
     CouponRedemption,
+    EarnRule,
     Identity,
     Member,
+    MemberTier,
     PointsEntry,
     PointsLot,
+    Tier,
+    TierChange,
     WalletCoupon,
 )
 
@@ -178,6 +182,49 @@ class CouponRedemptionAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "store"]
     search_fields = ["coupon__code", "reference", "member__member_no"]
     list_select_related = ["coupon", "member", "channel", "store"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["rank", "code", "name", "min_spend_12m", "points_multiplier", "validity_months"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(EarnRule)
+class EarnRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "spend_per_point", "multiplier", "starts_at", "ends_at", "is_active"]
+    list_filter = ["is_active", "channels", "tiers"]
+    search_fields = ["name"]
+    filter_horizontal = ["channels", "tiers", "categories"]
+
+
+@admin.register(MemberTier)
+class MemberTierAdmin(admin.ModelAdmin):
+    list_display = ["member", "tier", "valid_until"]
+    list_filter = ["tier"]
+    search_fields = ["member__member_no"]
+    list_select_related = ["member", "tier"]
+    readonly_fields = ["member", "tier", "valid_until"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "member", "from_tier", "to_tier", "spend_12m", "reason"]
+    list_filter = ["to_tier"]
+    search_fields = ["member__member_no"]
+    list_select_related = ["member", "from_tier", "to_tier"]
 
     def has_add_permission(self, request):
         return False

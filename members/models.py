@@ -354,3 +354,108 @@ class CouponRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.coupon_id} on {self.reference}"
+
+
+class Tier(models.Model):
+    """A membership level reached by rolling 12-month spend across every channel, with its benefits."""
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    rank = models.PositiveIntegerField(_("rank"), unique=True, help_text=_("Higher is better; 0 is the entry tier."))
+    min_spend_12m = models.DecimalField(_("12-month spend to reach it"), max_digits=12, decimal_places=2, default=0)
+    points_multiplier = models.DecimalField(_("points multiplier"), max_digits=4, decimal_places=2, default=1)
+    validity_months = models.PositiveIntegerField(_("months it holds once reached"), default=12)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_spend_12m__gte=0), name="tier_spend_not_negative"),
+            models.CheckConstraint(condition=Q(points_multiplier__gte=0), name="tier_multiplier_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberTier(models.Model):
+    """A member's tier now (one row per member) and until when it holds."""
+
+    member = models.OneToOneField(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tier_state")
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
+    valid_until = models.DateField(_("holds until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier_id}"
+
+
+class TierChange(models.Model):
+    """The tier history: every upgrade and downgrade with the spend that decided it."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tier_changes")
+    from_tier = models.ForeignKey(
+        Tier, verbose_name=_("from"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_tier = models.ForeignKey(Tier, verbose_name=_("to"), on_delete=models.PROTECT, related_name="+")
+    spend_12m = models.DecimalField(_("12-month spend"), max_digits=14, decimal_places=2)
+    reason = models.CharField(_("reason"), max_length=100)
+    changed_at = models.DateTimeField(_("changed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id}"
+
+
+class EarnRule(models.Model):
+    """How purchases earn points: one base rule (no conditions) sets the spend per point; bonus rules
+    multiply it for some channels, tiers, categories or dates (double-points days). A line earns at the
+    highest multiplier among the rules that match it, the same online and in store."""
+
+    name = models.CharField(_("name"), max_length=100)
+    spend_per_point = models.DecimalField(
+        _("spend per point"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Base rule only, e.g. 100: one point per NT$100."),
+    )
+    multiplier = models.DecimalField(
+        _("multiplier"),
+        max_digits=4,
+        decimal_places=2,
+        default=1,
+        help_text=_("2 for double points; 0 excludes what it matches."),
+    )
+    channels = models.ManyToManyField(
+        "org.SalesChannel", verbose_name=_("only on channels"), blank=True, related_name="+"
+    )
+    tiers = models.ManyToManyField(Tier, verbose_name=_("only for tiers"), blank=True, related_name="+")
+    categories = models.ManyToManyField(
+        "catalog.Category", verbose_name=_("only for categories"), blank=True, related_name="+"
+    )
+    starts_at = models.DateTimeField(_("from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("earn rule")
+        verbose_name_plural = _("earn rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(spend_per_point__isnull=True) | Q(spend_per_point__gt=0), name="earn_rule_spend_positive"
+            ),
+            models.CheckConstraint(condition=Q(multiplier__gte=0), name="earn_rule_multiplier_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

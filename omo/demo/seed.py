@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
+from omo.demo.member_seed import seed_loyalty
 from omo.org import services as org
 from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
@@ -144,6 +145,7 @@ def seed_demo() -> SeedResult:
                 result.count("channel keys")
             result.channel_keys.append((code, demo_key))
 
+    seed_loyalty(result)
     seed_catalog(result)
     seed_fulfilment()
     seed_stock(result)

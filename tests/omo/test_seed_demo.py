@@ -40,8 +40,8 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api):
     output = seed()
 
     assert (
-        "created 7 locations, 24 staff, 4 channels, 3 channel keys, 36 products, 306 SKUs, 2 goods receipts, "
-        "5 transfers, 10 registers" in output
+        "created 7 locations, 24 staff, 4 channels, 3 channel keys, 3 tiers, 1 earn rules, 36 products, "
+        "306 SKUs, 2 goods receipts, 5 transfers, 10 registers" in output
     )
     stores = Location.objects.filter(kind="store")
     assert stores.count() == 5

@@ -8,6 +8,7 @@ from members.models import (
     CouponRedemption,
     EarnRule,
     Identity,
+    LoginCode,
     Member,
     MemberTier,
     PointsEntry,
@@ -233,4 +234,20 @@ class TierChangeAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LoginCode)
+class LoginCodeAdmin(admin.ModelAdmin):
+    """Log-in codes sent (only their hashes): for support, read-only."""
+
+    list_display = ["phone", "created_at", "expires_at", "attempts", "used_at"]
+    search_fields = ["phone"]
+    exclude = ["code_hash"]
+    readonly_fields = ["phone", "created_at", "expires_at", "attempts", "used_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

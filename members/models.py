@@ -459,3 +459,23 @@ class EarnRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LoginCode(models.Model):
+    """A one-time code sent by SMS to log a member in. Only a hash is kept; it expires and allows a
+    few attempts."""
+
+    phone = models.CharField(_("phone (E.164)"), max_length=20, db_index=True)
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("login code")
+        verbose_name_plural = _("login codes")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -164,6 +164,38 @@ def member_register(
     return Registration(member=member, created=created)
 
 
+@transaction.atomic
+def member_update(
+    *,
+    member: Member,
+    name: str | None = None,
+    email: str | None = None,
+    birthday=None,
+    consents: dict[str, bool] | None = None,
+    source: str = "",
+) -> Member:
+    """A member changes their own details; an email another member has is a 409."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if name is not None:
+        member.name = name.strip()[:100]
+    if email is not None:
+        member.email = normalize_email(email) if email.strip() else None
+        if member.email and Member.objects.filter(email=member.email).exclude(pk=member.pk).exists():
+            raise ConflictError(_("This email belongs to another member."), code="email_taken")
+    if birthday is not None:
+        if birthday > timezone.localdate():
+            raise ApplicationError(_("A birthday cannot be in the future."), code="invalid_birthday")
+        member.birthday = birthday
+    for purpose in consents or {}:
+        if purpose not in Consent.Purpose.values:
+            raise ApplicationError(_("Unknown consent purpose %(p)s.") % {"p": purpose}, code="unknown_consent")
+    with conflict_on_integrity_error(_("This email belongs to another member."), code="email_taken"):
+        member.save()
+    for purpose, granted in (consents or {}).items():
+        consent_record(member=member, purpose=purpose, granted=granted, source=source)
+    return member
+
+
 def consent_record(*, member: Member, purpose: str, granted: bool, source: str = "") -> Consent:
     if purpose not in Consent.Purpose.values:
         raise ApplicationError(_("Unknown consent purpose %(p)s.") % {"p": purpose}, code="unknown_consent")

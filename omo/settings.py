@@ -36,6 +36,8 @@ OMO_CURRENCY = env.currency(E)
 # ("end_of_following_year", or "days:N").
 MEMBER_PHONE_REGION = env.env_str(E, "MEMBER_PHONE_REGION", "TW").upper()
 MEMBER_POINTS_EXPIRY = env.env_str(E, "MEMBER_POINTS_EXPIRY", "end_of_following_year")
+# The SMS gateway for log-in codes: a class with send(phone=, text=); the fake keeps them in memory.
+MEMBER_SMS_PROVIDER = env.env_str(E, "MEMBER_SMS_PROVIDER", "members.sms.FakeSmsProvider")
 if MEMBER_POINTS_EXPIRY != "end_of_following_year" and not (
     MEMBER_POINTS_EXPIRY.startswith("days:") and MEMBER_POINTS_EXPIRY[5:].isdigit()
 ):

@@ -501,6 +501,17 @@ ZH_HANT = {
     "until": "至",
     "earn rule": "累點規則",
     "earn rules": "累點規則",
+    "Too many codes for this phone; try again later.": "此手機號碼的驗證碼請求過多，請稍後再試。",
+    "%(brand)s login code: %(code)s (valid %(minutes)d minutes)": "%(brand)s 登入驗證碼：%(code)s（%(minutes)d 分鐘內有效）",
+    "Too many wrong codes; ask for a new one.": "驗證碼錯誤次數過多，請重新索取。",
+    "The code is wrong or has expired.": "驗證碼錯誤或已過期。",
+    "code hash": "驗證碼雜湊",
+    "attempts": "嘗試次數",
+    "used at": "使用時間",
+    "login code": "登入驗證碼",
+    "login codes": "登入驗證碼",
+    "This email belongs to another member.": "此電子郵件屬於另一位會員。",
+    "A birthday cannot be in the future.": "生日不能是未來的日期。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

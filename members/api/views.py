@@ -224,3 +224,119 @@ class MemberWalletApi(APIView):
             member=_member(member_no), code=data.validated_data["code"], channel=channel, store=_store(request, None)
         )
         return Response(WalletCouponSerializer(wallet).data, status=status.HTTP_201_CREATED)
+
+
+# --- member self-service: a frontend (channel key) acting for a logged-in member ---------------------
+
+
+class IsMember(IsStaffOrChannel):
+    """A frontend's call (channel key) carrying a member's token in ``X-Member-Token``."""
+
+    message = "Log the member in first (X-Member-Token)."
+
+    def has_permission(self, request, view):
+        from members.auth import member_from_token
+
+        if not is_channel_request(request):
+            return False
+        member = member_from_token(request.META.get("HTTP_X_MEMBER_TOKEN", ""))
+        request.member = member
+        return member is not None
+
+
+class LoginCodeApi(APIView):
+    """Sends a six-digit log-in code by SMS (at most 5 an hour per phone)."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=30)
+
+    @extend_schema(request=InputSerializer, responses={202: None})
+    def post(self, request):
+        from members.auth import login_code_send
+
+        if not is_channel_request(request):
+            raise ApplicationError("Members log in through a frontend.", code="channel_required")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        login_code_send(phone=data.validated_data["phone"])
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class OwnMemberSerializer(serializers.Serializer):
+    member_no = serializers.CharField()
+    name = serializers.CharField()
+    phone = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+    birthday = serializers.DateField(allow_null=True)
+    points_balance = serializers.IntegerField()
+    referral_code = serializers.CharField()
+
+
+class LoginVerifyApi(APIView):
+    """Checks the code; answers the member (registered on a first log-in) and a token for
+    ``X-Member-Token``, valid 30 days."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=30)
+        code = serializers.CharField(max_length=6, min_length=6)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        member = OwnMemberSerializer()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request):
+        from members.auth import login_code_verify
+
+        if not is_channel_request(request):
+            raise ApplicationError("Members log in through a frontend.", code="channel_required")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member, token = login_code_verify(channel=request.auth.channel, **data.validated_data)
+        return Response({"token": token, "member": OwnMemberSerializer(member).data})
+
+
+class MeApi(APIView):
+    """The logged-in member's own profile (unmasked: it is theirs)."""
+
+    permission_classes = [IsMember]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False)
+        email = serializers.CharField(max_length=254, required=False)
+        birthday = serializers.DateField(required=False)
+        consents = serializers.DictField(child=serializers.BooleanField(), required=False)
+
+    @extend_schema(responses=OwnMemberSerializer)
+    def get(self, request):
+        return Response(OwnMemberSerializer(request.member).data)
+
+    @extend_schema(request=InputSerializer, responses=OwnMemberSerializer)
+    def patch(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = services.member_update(member=request.member, source=request.auth.channel.code, **data.validated_data)
+        return Response(OwnMemberSerializer(member).data)
+
+
+class MyPointsApi(generics.ListAPIView):
+    permission_classes = [IsMember]
+    serializer_class = PointsEntrySerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return PointsEntry.objects.none()
+        return selectors.points_history(member=self.request.member)
+
+
+class MyWalletApi(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(responses=WalletCouponSerializer(many=True))
+    def get(self, request):
+        wallet = request.member.wallet.select_related("coupon__campaign").order_by("-collected_at")
+        return Response(WalletCouponSerializer(wallet, many=True).data)

@@ -45,7 +45,7 @@ def prepare_database() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["reservations", "availability", "all"], nargs="?", default="all")
+    parser.add_argument("which", choices=["reservations", "availability", "members", "all"], nargs="?", default="all")
     parser.add_argument("--seconds", type=float, default=8.0, help="Length of each throughput run.")
     args = parser.parse_args()
     url = prepare_database()
@@ -57,6 +57,10 @@ def main() -> int:
         from bench import availability
 
         availability.run()
+    if args.which in ("members", "all"):
+        from bench import members
+
+        members.run(url, seconds=args.seconds)
     return 0
 
 

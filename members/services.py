@@ -263,20 +263,32 @@ def points_earn(
     return entry
 
 
-def _take(member: Member, points: int, *, today: date) -> None:
-    """Takes ``points`` from the member's unexpired lots, earliest to expire first."""
-    remaining = points
-    for lot in (
+def _take(member: Member, points: int, *, today: date, refuse_short: bool = False) -> None:
+    """Takes ``points`` from the member's unexpired lots, earliest to expire first. The lots are locked
+    and summed in one query; with ``refuse_short`` too few of them is a 409 ``insufficient_points``."""
+    lots = list(
         PointsLot.objects.select_for_update()
         .filter(member=member, remaining__gt=0, expires_on__gte=today)
         .order_by("expires_on", "id")
-    ):
-        take = min(lot.remaining, remaining)
-        PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        .values_list("pk", "remaining")
+    )
+    available = sum(remaining for _pk, remaining in lots)
+    if points > available:
+        if refuse_short:
+            raise ConflictError(
+                _("%(member)s has %(held)d points, not %(asked)d.")
+                % {"member": member.member_no, "held": available, "asked": points},
+                code="insufficient_points",
+                details={"available": available, "requested": points},
+            )
+        raise ConflictError("points lots out of step with the balance", code="ledger_mismatch")
+    remaining = points
+    for pk, held in lots:
+        take = min(held, remaining)
+        PointsLot.objects.filter(pk=pk).update(remaining=F("remaining") - take)
         remaining -= take
         if remaining == 0:
             return
-    raise ConflictError("points lots out of step with the balance", code="ledger_mismatch")
 
 
 def available_points(member: Member, *, today: date) -> int:
@@ -289,17 +301,6 @@ def available_points(member: Member, *, today: date) -> int:
     )
 
 
-def _require_available(member: Member, points: int, *, today: date) -> None:
-    available = available_points(member, today=today)
-    if points > available:
-        raise ConflictError(
-            _("%(member)s has %(held)d points, not %(asked)d.")
-            % {"member": member.member_no, "held": available, "asked": points},
-            code="insufficient_points",
-            details={"available": available, "requested": points},
-        )
-
-
 @transaction.atomic
 def points_redeem(*, member: Member, points: int, reference: str, actor=None) -> PointsEntry:
     """Spends points (part of a balance is fine), earliest-expiring first. More than held is a 409
@@ -307,8 +308,7 @@ def points_redeem(*, member: Member, points: int, reference: str, actor=None) ->
     _check_points(points)
     member = _locked(member)
     today = timezone.localdate()
-    _require_available(member, points, today=today)
-    _take(member, points, today=today)
+    _take(member, points, today=today, refuse_short=True)
     entry = _entry(member, PointsEntry.Kind.REDEEM, -points, reference=reference, actor=actor)
     entry.save()
     _save_balance(member)
@@ -326,8 +326,7 @@ def points_adjust(*, member: Member, points: int, reason: str, actor) -> PointsE
     member = _locked(member)
     today = timezone.localdate()
     if points < 0:
-        _require_available(member, -points, today=today)
-        _take(member, -points, today=today)
+        _take(member, -points, today=today, refuse_short=True)
     else:
         PointsLot.objects.create(
             member=member, earned=points, remaining=points, expires_on=default_points_expiry(today), reference="adjust"

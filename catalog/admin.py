@@ -5,6 +5,7 @@ from import_export.admin import ImportExportMixin
 from catalog import services
 from catalog.imports import CatalogResource
 from catalog.models import Category, PriceChange, Product, ProductImage, ProductListing, Variant, VariantPrice
+from omo.core.admin_helpers import ReadOnlyAdmin
 
 
 @admin.register(Category)
@@ -131,19 +132,10 @@ class ProductImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceChange)
-class PriceChangeAdmin(admin.ModelAdmin):
+class PriceChangeAdmin(ReadOnlyAdmin):
     """The price history: read-only."""
 
     list_display = ["changed_at", "variant", "channel", "price", "sale_price", "changed_by"]
     list_filter = ["channel"]
     search_fields = ["variant__sku"]
     list_select_related = ["variant", "channel", "changed_by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -23,6 +23,7 @@ from inventory.models import (
     TransferLine,
     TransferLineLot,
 )
+from omo.core.admin_helpers import ReadOnlyAdmin
 from omo.core.errors import ApplicationError
 
 
@@ -34,17 +35,6 @@ def workflow_action(name: str, description, done_message, service):
 
     action.__name__ = name
     return admin.action(description=description)(action)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def run_action(model_admin, request, queryset, action, done_message):

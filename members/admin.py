@@ -17,6 +17,7 @@ from members.models import (
     TierChange,
     WalletCoupon,
 )
+from omo.core.admin_helpers import ReadOnlyAdmin
 
 
 class IdentityInline(admin.TabularInline):
@@ -75,37 +76,19 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(admin.ModelAdmin):
+class PointsEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "member", "kind", "points", "balance_after", "reference", "created_by"]
     list_filter = ["kind"]
     search_fields = ["member__member_no", "reference"]
     list_select_related = ["member", "created_by"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(PointsLot)
-class PointsLotAdmin(admin.ModelAdmin):
+class PointsLotAdmin(ReadOnlyAdmin):
     list_display = ["member", "earned", "remaining", "expires_on", "reference", "created_at"]
     list_filter = ["expires_on"]
     search_fields = ["member__member_no", "reference"]
     list_select_related = ["member"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Identity)
@@ -178,20 +161,11 @@ class WalletCouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(CouponRedemption)
-class CouponRedemptionAdmin(admin.ModelAdmin):
+class CouponRedemptionAdmin(ReadOnlyAdmin):
     list_display = ["redeemed_at", "coupon", "member", "reference", "discount", "channel", "store", "status"]
     list_filter = ["status", "channel", "store"]
     search_fields = ["coupon__code", "reference", "member__member_no"]
     list_select_related = ["coupon", "member", "channel", "store"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Tier)
@@ -221,20 +195,11 @@ class MemberTierAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(admin.ModelAdmin):
+class TierChangeAdmin(ReadOnlyAdmin):
     list_display = ["changed_at", "member", "from_tier", "to_tier", "spend_12m", "reason"]
     list_filter = ["to_tier"]
     search_fields = ["member__member_no"]
     list_select_related = ["member", "from_tier", "to_tier"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LoginCode)

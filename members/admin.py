@@ -16,6 +16,7 @@ from members.models import (
     Tier,
     TierChange,
     WalletCoupon,
+    WishlistItem,
 )
 from omo.core.admin_helpers import ReadOnlyAdmin
 
@@ -216,3 +217,11 @@ class LoginCodeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WishlistItem)
+class WishlistItemAdmin(admin.ModelAdmin):
+    list_display = ["member", "variant", "channel", "added_at"]
+    list_filter = ["channel"]
+    search_fields = ["member__member_no", "variant__sku"]
+    list_select_related = ["member", "variant", "channel"]

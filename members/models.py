@@ -479,3 +479,30 @@ class LoginCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class WishlistItem(models.Model):
+    """An item a member saved online; the store clerk sees it at the POS (online data helping the store)."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="wishlist")
+    variant = models.ForeignKey(
+        "catalog.Variant", verbose_name=_("variant"), on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "org.SalesChannel",
+        verbose_name=_("saved on"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    added_at = models.DateTimeField(_("saved at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("wishlist item")
+        verbose_name_plural = _("wishlist items")
+        ordering = ["-added_at"]
+        constraints = [models.UniqueConstraint(fields=["member", "variant"], name="wishlist_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.variant_id}"

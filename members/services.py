@@ -412,3 +412,30 @@ def _expire_member(member_id: int, *, today: date) -> int:
     _entry(member, PointsEntry.Kind.EXPIRE, -points, reason=_("expired")).save()
     _save_balance(member)
     return points
+
+
+# --- wishlist ---------------------------------------------------------------------------------------
+
+MAX_WISHLIST = 200
+
+
+@transaction.atomic
+def wishlist_add(*, member: Member, variant, channel=None):
+    """Saves an item (saving it again keeps one). At most ``MAX_WISHLIST`` items."""
+    from members.models import WishlistItem
+
+    Member.objects.select_for_update().filter(pk=member.pk).first()  # the count below stays true
+    item = WishlistItem.objects.filter(member=member, variant=variant).first()
+    if item:
+        return item
+    if WishlistItem.objects.filter(member=member).count() >= MAX_WISHLIST:
+        raise BusinessRuleError(_("A wishlist holds at most %(n)d items.") % {"n": MAX_WISHLIST}, code="wishlist_full")
+    return WishlistItem.objects.create(member=member, variant=variant, channel=channel)
+
+
+@transaction.atomic
+def wishlist_remove(*, member: Member, variant) -> int:
+    from members.models import WishlistItem
+
+    deleted, _counts = WishlistItem.objects.filter(member=member, variant=variant).delete()
+    return deleted

@@ -512,6 +512,11 @@ ZH_HANT = {
     "login codes": "登入驗證碼",
     "This email belongs to another member.": "此電子郵件屬於另一位會員。",
     "A birthday cannot be in the future.": "生日不能是未來的日期。",
+    "saved on": "收藏通路",
+    "saved at": "收藏時間",
+    "wishlist item": "收藏商品",
+    "wishlist items": "收藏商品",
+    "A wishlist holds at most %(n)d items.": "收藏清單最多 %(n)d 件商品。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

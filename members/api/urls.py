@@ -11,6 +11,8 @@ urlpatterns = [
     path("me/", views.MeApi.as_view(), name="member-me"),
     path("me/points/", views.MyPointsApi.as_view(), name="member-me-points"),
     path("me/coupons/", views.MyWalletApi.as_view(), name="member-me-coupons"),
+    path("me/wishlist/", views.MyWishlistApi.as_view(), name="member-me-wishlist"),
     path("<str:member_no>/points/", views.MemberPointsApi.as_view(), name="member-points"),
     path("<str:member_no>/coupons/", views.MemberWalletApi.as_view(), name="member-wallet"),
+    path("<str:member_no>/wishlist/", views.MemberWishlistApi.as_view(), name="member-wishlist"),
 ]

@@ -340,3 +340,59 @@ class MyWalletApi(APIView):
     def get(self, request):
         wallet = request.member.wallet.select_related("coupon__campaign").order_by("-collected_at")
         return Response(WalletCouponSerializer(wallet, many=True).data)
+
+
+class WishlistItemSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="variant.sku")
+    name = serializers.CharField(source="variant.product.name")
+    color = serializers.CharField(source="variant.color")
+    size = serializers.CharField(source="variant.size")
+    saved_on = serializers.CharField(source="channel.code", default=None)
+    added_at = serializers.DateTimeField()
+
+
+def _wishlist(member):
+    return member.wishlist.select_related("variant__product", "channel").order_by("-added_at")
+
+
+class MyWishlistApi(APIView):
+    """The member's saved items. POST ``{"sku"}`` saves one; DELETE ``?sku=`` removes it."""
+
+    permission_classes = [IsMember]
+
+    class InputSerializer(serializers.Serializer):
+        sku = serializers.CharField(max_length=40)
+
+    @extend_schema(responses=WishlistItemSerializer(many=True))
+    def get(self, request):
+        return Response(WishlistItemSerializer(_wishlist(request.member), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: WishlistItemSerializer})
+    def post(self, request):
+        from catalog.services import resolve_skus
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sku = data.validated_data["sku"]
+        item = services.wishlist_add(
+            member=request.member, variant=resolve_skus([sku])[sku], channel=request.auth.channel
+        )
+        return Response(WishlistItemSerializer(item).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[OpenApiParameter("sku", str)], responses={204: None})
+    def delete(self, request):
+        from catalog.services import resolve_skus
+
+        sku = request.query_params.get("sku", "")
+        services.wishlist_remove(member=request.member, variant=resolve_skus([sku])[sku])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberWishlistApi(APIView):
+    """What a member saved online, for the clerk at the counter."""
+
+    permission_classes = [IsStaff, model_permission("members.view_wishlistitem")]
+
+    @extend_schema(responses=WishlistItemSerializer(many=True))
+    def get(self, request, member_no: str):
+        return Response(WishlistItemSerializer(_wishlist(_member(member_no)), many=True).data)

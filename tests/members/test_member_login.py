@@ -122,3 +122,39 @@ def test_bad_profile_changes_are_refused_and_change_nothing(app):
     ]
     member.refresh_from_db()
     assert (member.email, member.birthday) == ("me@example.com", None)
+
+
+def test_member_saves_items_online_and_the_clerk_sees_them_at_the_counter(app, clerk_a):
+    from tests.conftest import client_for
+    from tests.factories import make_product
+
+    member = services.member_register(phone="0912345678").member
+    token = auth.member_token(member)
+    make_product(style_code="COAT", variants=("M", "L"))
+
+    saved = app.post("/api/v1/members/me/wishlist/", {"sku": "COAT-M"}, format="json", HTTP_X_MEMBER_TOKEN=token)
+    again = app.post("/api/v1/members/me/wishlist/", {"sku": "COAT-M"}, format="json", HTTP_X_MEMBER_TOKEN=token)
+    app.post("/api/v1/members/me/wishlist/", {"sku": "COAT-L"}, format="json", HTTP_X_MEMBER_TOKEN=token)
+    removed = app.delete("/api/v1/members/me/wishlist/?sku=COAT-L", HTTP_X_MEMBER_TOKEN=token)
+    unknown = app.post("/api/v1/members/me/wishlist/", {"sku": "NOPE"}, format="json", HTTP_X_MEMBER_TOKEN=token)
+    at_counter = client_for(clerk_a).get(f"/api/v1/members/{member.member_no}/wishlist/").json()
+
+    assert (saved.status_code, again.status_code, removed.status_code) == (201, 201, 204)
+    assert (unknown.status_code, unknown.json()["code"]) == (400, "unknown_sku")
+    assert [(item["sku"], item["saved_on"]) for item in at_counter] == [("COAT-M", "APP")]
+
+
+def test_a_wishlist_is_capped(app, monkeypatch):
+    from tests.factories import make_variant
+
+    monkeypatch.setattr(services, "MAX_WISHLIST", 2)
+    member = services.member_register(phone="0912345678").member
+    variants = [make_variant(style_code=f"W{n}") for n in range(3)]
+    services.wishlist_add(member=member, variant=variants[0])
+    services.wishlist_add(member=member, variant=variants[1])
+
+    with pytest.raises(services.BusinessRuleError) as error:
+        services.wishlist_add(member=member, variant=variants[2])
+
+    assert error.value.code == "wishlist_full"
+    assert member.wishlist.count() == 2

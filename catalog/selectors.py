@@ -56,7 +56,7 @@ def product_list(
 
 def variants_by_sku(skus: list[str], *, light: bool = False) -> dict[str, Variant]:
     qs = Variant.objects.filter(sku__in=skus)
-    qs = qs.only("id", "sku") if light else qs.select_related("product")
+    qs = qs.only("id", "sku") if light else qs.select_related("product__category")  # coupons and points read it
     return {v.sku: v for v in qs}
 
 

@@ -189,3 +189,22 @@ def test_wallet_and_validation_over_the_api(clerk_a, store_a, member, tee):
     assert (valid["applies"], valid["discount"]) == (True, "100.00")  # the clerk's store is store A
     assert (unknown.status_code, unknown.json()["code"]) == (404, "coupon_not_found")
     assert Member.objects.count() == 1
+
+
+def test_validating_a_big_cart_does_not_query_per_line(clerk_a, member, django_assert_max_num_queries):
+    from tests.factories import make_product
+
+    for n in range(12):
+        make_product(style_code=f"Q{n:02d}", category=make_category(f"women/c{n}"))
+    code = coupons.coupon_create_shared(campaign=campaign(categories=[make_category("women")])).code
+    lines = [{"sku": f"Q{n:02d}-M", "quantity": 1, "unit_price": "100"} for n in range(12)]
+    api = client_for(clerk_a)
+
+    with django_assert_max_num_queries(14):
+        body = api.post(
+            "/api/v1/members/coupons/validate/",
+            {"code": code, "member_no": member.member_no, "lines": lines},
+            format="json",
+        ).json()
+
+    assert (body["applies"], body["eligible_amount"], body["discount"]) == (True, "1200.00", "100.00")

@@ -158,3 +158,31 @@ def test_a_wishlist_is_capped(app, monkeypatch):
 
     assert error.value.code == "wishlist_full"
     assert member.wishlist.count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_code_requests_for_one_phone_stay_within_the_hourly_limit(require_postgres):
+    import threading
+
+    from django.db import connection
+
+    barrier, sent = threading.Barrier(12), []
+
+    def ask():
+        try:
+            barrier.wait(timeout=30)
+            auth.login_code_send(phone="0912345678")
+            sent.append(1)
+        except auth.TooManyRequests:
+            pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(sent) == 5
+    assert LoginCode.objects.count() == 5

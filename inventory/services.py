@@ -38,6 +38,7 @@ from inventory.models import (
     TransferLineLot,
 )
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError
+from omo.core.locks import advisory_xact_lock
 from omo.org.access import ensure_permission, ensure_store_allowed, is_hq
 from omo.org.models import Location, SalesChannel
 
@@ -945,7 +946,7 @@ def transfer_cancel(*, transfer: Transfer, actor, reason: str = "") -> Transfer:
     return transfer
 
 
-REPLENISHMENT_LOCK = 7_305_001  # pg_advisory_xact_lock key of replenishment_suggest
+REPLENISHMENT_LOCK = "omo-replenishment"  # advisory lock of replenishment_suggest
 OPEN_TRANSFER_STATUSES = (Transfer.Status.REQUESTED, Transfer.Status.APPROVED, Transfer.Status.SHIPPED)
 
 
@@ -955,9 +956,7 @@ def replenishment_suggest(*, stores: list[Location] | None = None) -> list[Trans
     filling up to the maximum, counting what is already on its way. SKUs already on an open transfer to
     the store are left alone, so running it again suggests nothing new. Stock held for reservations
     does not count as on the shelf."""
-    if connection.vendor == "postgresql":  # two runs at once (beat and a manual one) must not both suggest
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REPLENISHMENT_LOCK])
+    advisory_xact_lock(REPLENISHMENT_LOCK)  # two runs at once (beat and a manual one) must not both suggest
     levels = (
         StockLevel.objects.filter(
             min_level__isnull=False,

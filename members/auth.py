@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +22,7 @@ from members import services
 from members.models import LoginCode, Member
 from members.sms import sms_provider
 from omo.core.errors import ApplicationError
+from omo.core.locks import advisory_xact_lock
 
 LOGIN_CODE_MINUTES = 10
 LOGIN_CODE_ATTEMPTS = 5
@@ -43,9 +44,7 @@ def login_code_send(*, phone: str) -> None:
     phone = services.normalize_phone(phone)
     since = timezone.now() - timedelta(hours=1)
     with transaction.atomic():
-        if connection.vendor == "postgresql":  # one phone's requests one at a time, or the count races
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"omo-login:{phone}"])
+        advisory_xact_lock(f"omo-login:{phone}")  # one phone's requests one at a time, or the count races
         if LoginCode.objects.filter(phone=phone, created_at__gte=since).count() >= LOGIN_CODES_PER_HOUR:
             raise TooManyRequests(_("Too many codes for this phone; try again later."), code="too_many_codes")
         code = f"{secrets.randbelow(1_000_000):06d}"

@@ -17,9 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Variant
-from members.models import Coupon, CouponCampaign, CouponRedemption, Member, WalletCoupon
+from members.models import Coupon, CouponCampaign, CouponIssueJob, CouponRedemption, Member, WalletCoupon
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError, conflict_on_integrity_error
+from omo.core.locks import advisory_xact_lock
 from omo.core.money import money_round
+from omo.org.access import ensure_permission
 from omo.org.models import Location, SalesChannel
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -127,6 +129,62 @@ def coupons_issue(*, campaign: CouponCampaign, members: list[Member], channel=No
         [WalletCoupon(member=c.member, coupon=c, collected_channel=channel, collected_store=store) for c in coupons]
     )
     return coupons
+
+
+ISSUE_BATCH = 1000
+
+
+@transaction.atomic
+def coupon_issue_job_create(*, campaign: CouponCampaign, segment: dict, actor) -> CouponIssueJob:
+    """Queues the issue of one unique code of ``campaign`` to every member of ``segment`` (see
+    members.segments); a Celery worker runs it after the commit."""
+    from members.segments import segment_clean
+    from members.tasks import coupon_issue_job_run
+
+    ensure_permission(actor, "members.add_couponissuejob")
+    if campaign.code_type != CouponCampaign.Codes.UNIQUE:
+        raise BusinessRuleError(_("This campaign uses one shared code."), code="shared_campaign")
+    if not campaign.is_active or campaign.ends_at <= timezone.now():
+        raise BusinessRuleError(_("This campaign is over or inactive."), code="campaign_over")
+    job = CouponIssueJob.objects.create(campaign=campaign, segment=segment_clean(segment), created_by=actor)
+    transaction.on_commit(lambda: coupon_issue_job_run.delay(job.pk))
+    return job
+
+
+def coupon_issue_job_run(*, job_id: int) -> CouponIssueJob:
+    """Issues the job's coupons in batches of ``ISSUE_BATCH`` members, each batch its own transaction,
+    skipping members who already hold a code of the campaign: running it again (a retried task, a
+    worker killed halfway) issues nothing twice."""
+    from members.segments import segment_members
+
+    with transaction.atomic():
+        job = CouponIssueJob.objects.select_for_update().select_related("campaign").get(pk=job_id)
+        if job.status == CouponIssueJob.Status.DONE:
+            return job
+        CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.RUNNING, error="")
+    try:
+        ids = list(segment_members(job.segment).values_list("pk", flat=True))
+        CouponIssueJob.objects.filter(pk=job.pk).update(matched=len(ids), issued=0, skipped=0)
+        for start in range(0, len(ids), ISSUE_BATCH):
+            _issue_batch(job, ids[start : start + ISSUE_BATCH])
+    except Exception as error:
+        CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.FAILED, error=str(error)[:2000])
+        raise
+    CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.DONE, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def _issue_batch(job: CouponIssueJob, member_ids: list[int]) -> None:
+    advisory_xact_lock(f"omo-coupon-issue:{job.campaign_id}")  # two jobs of a campaign never both issue
+    holding = set(
+        Coupon.objects.filter(campaign=job.campaign, member_id__in=member_ids).values_list("member_id", flat=True)
+    )
+    todo = [Member(pk=pk) for pk in member_ids if pk not in holding]
+    if todo:
+        coupons_issue(campaign=job.campaign, members=todo)
+    CouponIssueJob.objects.filter(pk=job.pk).update(issued=F("issued") + len(todo), skipped=F("skipped") + len(holding))
 
 
 def _find(code: str) -> Coupon:

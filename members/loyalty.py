@@ -1,8 +1,11 @@
 """Loyalty services (with members/services.py and members/coupons.py): how many points a purchase
-earns under the earn rules, and tier evaluation with its history.
+earns under the earn rules, the member's purchases from every channel, tiers by rolling 12-month spend
+with their history, and member-get-member rewards.
 
-Orders call ``points_for_purchase`` and then ``services.points_earn``, and call ``tier_evaluate`` with
-the member's rolling 12-month spend after each paid order (and the nightly job, once orders exist).
+Orders call ``points_for_purchase`` and ``services.points_earn``, then ``purchase_record`` when an order
+is paid (which re-evaluates the tier and pays a referral reward on a first order) and
+``purchase_refund`` when lines come back. A nightly job (``tiers_reevaluate_due``) downgrades members
+whose tier validity has ended.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Variant
-from members.models import EarnRule, Member, MemberTier, Tier, TierChange
-from omo.core.errors import BusinessRuleError
+from members.models import EarnRule, Member, MemberTier, Purchase, ReferralReward, Tier, TierChange
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from omo.org.models import SalesChannel
 
 
@@ -104,3 +108,143 @@ def tier_evaluate(*, member: Member, spend_12m: Decimal, today: date | None = No
         reason=reason or ("upgrade" if not current or earned.rank > current.rank else "validity_ended"),
     )
     return earned
+
+
+# --- purchases from every channel -------------------------------------------------------------------
+
+
+def rolling_spend(*, member: Member, today: date | None = None) -> Decimal:
+    """Net spend (paid less refunded) over the 12 months up to ``today``, every channel together."""
+    today = today or timezone.localdate()
+    since = _start_of(today - relativedelta(months=12))
+    total = Purchase.objects.filter(member=member, paid_at__gte=since).aggregate(
+        total=Sum(F("amount") - F("refunded"))
+    )["total"]
+    return total or Decimal(0)
+
+
+def _start_of(day: date):
+    return timezone.make_aware(timezone.datetime(day.year, day.month, day.day))
+
+
+@transaction.atomic
+def purchase_record(
+    *, member: Member, reference: str, channel: SalesChannel, amount: Decimal, store=None, paid_at=None
+) -> Purchase:
+    """Records a paid order of ``member`` (the net amount paid, after every discount). Recording the same
+    order again returns the first record and changes nothing. Re-evaluates the tier and, on the
+    member's first paid order, rewards whoever referred them."""
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise ApplicationError(_("The amount paid must be zero or more."), code="invalid_amount")
+    reference = (reference or "").strip()
+    if not reference:
+        raise ApplicationError(_("A purchase needs the order reference."), code="reference_required")
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    existing = Purchase.objects.filter(reference=reference).first()
+    if existing is not None:
+        if existing.member_id != member.pk:
+            raise ConflictError(
+                _("Order %(ref)s is recorded for another member.") % {"ref": reference}, code="purchase_taken"
+            )
+        return existing
+    if member.status != Member.Status.ACTIVE:
+        raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
+    purchase = Purchase.objects.create(
+        member=member,
+        reference=reference,
+        channel=channel,
+        store=store,
+        amount=amount,
+        paid_at=paid_at or timezone.now(),
+    )
+    if Tier.objects.exists():
+        tier_evaluate(member=member, spend_12m=rolling_spend(member=member))
+    if member.referred_by_id and amount > 0:
+        _referral_reward(member, purchase)
+    return purchase
+
+
+def _referral_reward(member: Member, purchase: Purchase) -> None:
+    """Member-get-member: the referrer's reward (and the new member's welcome points) on the new
+    member's first paid order; once only."""
+    from members.services import points_earn
+
+    if ReferralReward.objects.filter(referred=member).exists():
+        return
+    points = settings.MEMBER_REFERRAL_POINTS
+    welcome = settings.MEMBER_REFERRAL_WELCOME_POINTS
+    referrer = Member.objects.get(pk=member.referred_by_id)
+    if referrer.status != Member.Status.ACTIVE:
+        return  # the referrer was erased or merged away: nobody to reward
+    reference = f"referral:{member.member_no}"
+    if points:
+        points_earn(member=referrer, points=points, reference=reference, reason=_("member-get-member reward"))
+    if welcome:
+        points_earn(member=member, points=welcome, reference=reference, reason=_("welcome reward"))
+    ReferralReward.objects.create(
+        referrer=referrer, referred=member, purchase=purchase, points=points, welcome_points=welcome
+    )
+
+
+@transaction.atomic
+def purchase_refund(*, reference: str, amount: Decimal) -> Purchase:
+    """Records money given back on a recorded order (a return). A fully refunded first order takes the
+    referral reward back. Refunding more than was paid is a 409 ``refund_exceeds_paid``."""
+    from members.services import points_reverse
+
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise ApplicationError(_("The refund must be more than zero."), code="invalid_amount")
+    purchase = Purchase.objects.select_for_update().filter(reference=reference).first()
+    if purchase is None:
+        raise BusinessRuleError(_("Order %(ref)s has no recorded purchase.") % {"ref": reference}, code="no_purchase")
+    if purchase.refunded + amount > purchase.amount:
+        raise ConflictError(
+            _("Only %(left)s of order %(ref)s is left to refund.") % {"left": purchase.net, "ref": reference},
+            code="refund_exceeds_paid",
+            details={"refundable": str(purchase.net)},
+        )
+    Purchase.objects.filter(pk=purchase.pk).update(refunded=F("refunded") + amount)
+    purchase.refresh_from_db()
+    if purchase.net == 0:
+        reward = ReferralReward.objects.select_for_update().filter(purchase=purchase, reversed_at=None).first()
+        if reward is not None:
+            reference = f"referral:{reward.referred.member_no}"
+            for member in (reward.referrer, reward.referred):
+                if member.status == Member.Status.ACTIVE:
+                    points_reverse(member=member, reference=reference)
+            reward.reversed_at = timezone.now()
+            reward.save(update_fields=["reversed_at"])
+    return purchase
+
+
+def tiers_reevaluate_due(*, today: date | None = None) -> int:
+    """Nightly: members whose tier validity has ended are put in the tier their spend now reaches (a
+    downgrade, or the same tier again for another period). One member per short transaction; running
+    it twice changes nothing the second time. Returns how many members were evaluated."""
+    today = today or timezone.localdate()
+    member_ids = list(
+        MemberTier.objects.filter(valid_until__lt=today, member__status=Member.Status.ACTIVE)
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+    )
+    for member_id in member_ids:
+        member = Member(pk=member_id)
+        tier_evaluate(member=member, spend_12m=rolling_spend(member=member, today=today), today=today)
+    return len(member_ids)
+
+
+def omo_segment(*, member: Member, since=None) -> str:
+    """``both``, ``store_only``, ``online_only`` or ``none``: where the member bought (since a date)."""
+    rows = Purchase.objects.filter(member=member)
+    if since is not None:
+        rows = rows.filter(paid_at__gte=since)
+    kinds = set(rows.values_list("channel__kind", flat=True).distinct())
+    return segment_of(kinds)
+
+
+def segment_of(kinds: set[str]) -> str:
+    store = SalesChannel.Kind.POS in kinds
+    online = bool(kinds & set(SalesChannel.ONLINE_KINDS))
+    if store and online:
+        return "both"
+    return "store_only" if store else "online_only" if online else "none"

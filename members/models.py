@@ -47,6 +47,17 @@ class Member(models.Model):
         USER, verbose_name=_("registered by clerk"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     referral_code = models.CharField(_("referral code"), max_length=12, unique=True)
+    referred_by = models.ForeignKey(
+        "self",
+        verbose_name=_("referred by member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="referrals",
+    )
+    profile = models.JSONField(
+        _("profile fields"), default=dict, blank=True, help_text=_("Values of the brand's profile fields, by key.")
+    )
     points_balance = models.IntegerField(_("points balance"), default=0)
     created_at = models.DateTimeField(_("joined at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -58,7 +69,9 @@ class Member(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_points_not_negative"),
             models.CheckConstraint(condition=~Q(merged_into=F("pk")), name="member_not_merged_into_itself"),
+            models.CheckConstraint(condition=~Q(referred_by=F("pk")), name="member_not_referred_by_itself"),
         ]
+        indexes = [models.Index(fields=["name", "birthday"], name="member_name_birthday")]
 
     def __str__(self) -> str:
         return f"{self.member_no} {self.name}".strip()
@@ -154,6 +167,7 @@ class PointsEntry(models.Model):
         EXPIRE = "expire", _("Expired")
         ADJUST = "adjust", _("Adjusted")
         REVERSE = "reverse", _("Reversed")
+        MERGE = "merge", _("Moved by a merge")
 
     member = models.ForeignKey(
         Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="points_entries"
@@ -506,3 +520,275 @@ class WishlistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.variant_id}"
+
+
+# --- brand-defined profile ------------------------------------------------------------------------
+
+
+class ProfileGroup(models.Model):
+    """A repeatable set of profile fields a member can hold several of: a pet shop's pets, an
+    optician's prescriptions."""
+
+    key = models.SlugField(_("key"), max_length=40, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    max_entries = models.PositiveIntegerField(_("at most"), default=10)
+    is_active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("profile group")
+        verbose_name_plural = _("profile groups")
+        ordering = ["position", "key"]
+        constraints = [models.CheckConstraint(condition=Q(max_entries__gte=1), name="profile_group_max_positive")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ProfileField(models.Model):
+    """A field HQ defines for members (no group) or for the entries of a group; every write of a value
+    is checked against it."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", _("Choice")
+
+    group = models.ForeignKey(
+        ProfileGroup,
+        verbose_name=_("group"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="fields",
+        help_text=_("Empty: a field of the member themselves."),
+    )
+    key = models.SlugField(_("key"), max_length=40)
+    label = models.CharField(_("label"), max_length=100)
+    type = models.CharField(_("type"), max_length=10, choices=Type.choices)
+    required = models.BooleanField(_("required"), default=False)
+    choices = models.JSONField(_("choices"), default=list, blank=True, help_text=_("For a choice: the allowed values."))
+    max_length = models.PositiveIntegerField(_("longest text"), default=200)
+    min_value = models.DecimalField(_("smallest number"), max_digits=14, decimal_places=4, null=True, blank=True)
+    max_value = models.DecimalField(_("largest number"), max_digits=14, decimal_places=4, null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("profile field")
+        verbose_name_plural = _("profile fields")
+        ordering = ["group_id", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(group__isnull=True), name="profile_field_key_unique_top"
+            ),
+            models.UniqueConstraint(fields=["group", "key"], name="profile_field_key_unique_in_group"),
+            models.CheckConstraint(
+                condition=Q(type__in=["text", "number", "date", "choice"]), name="profile_field_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_value__isnull=True) | Q(max_value__isnull=True) | Q(min_value__lte=F("max_value")),
+                name="profile_field_range_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ProfileEntry(models.Model):
+    """One entry of a repeatable group for a member (one pet, one prescription)."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="profile_entries"
+    )
+    group = models.ForeignKey(ProfileGroup, verbose_name=_("group"), on_delete=models.PROTECT, related_name="entries")
+    values = models.JSONField(_("values"), default=dict)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("profile entry")
+        verbose_name_plural = _("profile entries")
+        ordering = ["group_id", "id"]
+        indexes = [models.Index(fields=["member", "group"], name="profile_entry_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.group_id}"
+
+
+# --- purchases, referrals, merges, erasure --------------------------------------------------------
+
+
+class Purchase(models.Model):
+    """What a member bought in any channel, as the loyalty program sees it: the net amount paid for an
+    order, where, and how much of it was refunded since. Orders record it when an order is paid and
+    when lines come back; tiers (rolling 12-month spend), member-get-member rewards and the OMO segment
+    read it."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="purchases")
+    reference = models.CharField(_("order"), max_length=64, unique=True)
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+"
+    )
+    store = models.ForeignKey(
+        "org.Location", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = models.DecimalField(_("amount paid"), max_digits=14, decimal_places=2)
+    refunded = models.DecimalField(_("refunded"), max_digits=14, decimal_places=2, default=0)
+    paid_at = models.DateTimeField(_("paid at"))
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        ordering = ["-paid_at"]
+        indexes = [models.Index(fields=["member", "paid_at"], name="purchase_member_paid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded__gte=0, refunded__lte=F("amount")), name="purchase_refund_within_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def net(self):
+        return self.amount - self.refunded
+
+
+class ReferralReward(models.Model):
+    """A member-get-member reward: paid to the referrer once, on the new member's first paid order."""
+
+    referrer = models.ForeignKey(
+        Member, verbose_name=_("referrer"), on_delete=models.PROTECT, related_name="referral_rewards"
+    )
+    referred = models.OneToOneField(
+        Member, verbose_name=_("new member"), on_delete=models.PROTECT, related_name="referral_reward"
+    )
+    purchase = models.ForeignKey(Purchase, verbose_name=_("first order"), on_delete=models.PROTECT, related_name="+")
+    points = models.PositiveIntegerField(_("points to the referrer"))
+    welcome_points = models.PositiveIntegerField(_("points to the new member"), default=0)
+    reversed_at = models.DateTimeField(_("taken back at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("rewarded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("referral reward")
+        verbose_name_plural = _("referral rewards")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} <- {self.referred_id}"
+
+
+class DuplicateCandidate(models.Model):
+    """Two members who look like one person, with the evidence; HQ merges them or dismisses the pair."""
+
+    class Reason(models.TextChoices):
+        SIGN_UP = "sign_up", _("A sign-up gave details of both")
+        NAME_BIRTHDAY = "name_birthday", _("Same name and birthday")
+        EMAIL_ALIAS = "email_alias", _("Same mailbox (dots or +tags)")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To review")
+        MERGED = "merged", _("Merged")
+        DISMISSED = "dismissed", _("Not the same person")
+
+    first = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Member, verbose_name=_("looks like"), on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(_("why"), max_length=20, choices=Reason.choices)
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    found_at = models.DateTimeField(_("found at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        USER, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("duplicate candidate")
+        verbose_name_plural = _("duplicate candidates")
+        ordering = ["status", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second", "reason"], name="duplicate_candidate_unique"),
+            models.CheckConstraint(condition=Q(first__lt=F("second")), name="duplicate_candidate_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} ~ {self.second_id} ({self.reason})"
+
+
+class MemberMerge(models.Model):
+    """The record of a merge: who was folded into whom, by whom, what moved and the values the merged
+    member had (so nothing is lost even where HQ chose the survivor's value)."""
+
+    survivor = models.ForeignKey(Member, verbose_name=_("kept"), on_delete=models.PROTECT, related_name="merges_in")
+    merged = models.OneToOneField(
+        Member, verbose_name=_("merged"), on_delete=models.PROTECT, related_name="merge_record"
+    )
+    merged_values = models.JSONField(_("merged member's details"), default=dict)
+    moved = models.JSONField(_("rows moved"), default=dict)
+    points_moved = models.IntegerField(_("points moved"), default=0)
+    choices = models.JSONField(_("choices made"), default=dict, blank=True)
+    merged_by = models.ForeignKey(USER, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+")
+    merged_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member merge")
+        verbose_name_plural = _("member merges")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_id} -> {self.survivor_id}"
+
+
+class MemberErasure(models.Model):
+    """A personal-data erasure (Taiwan PDPA): who asked, who did it and when. It holds no personal data."""
+
+    member = models.OneToOneField(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="erasure")
+    reason = models.CharField(_("reason"), max_length=200)
+    points_forfeited = models.IntegerField(_("points forfeited"), default=0)
+    erased_by = models.ForeignKey(USER, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+")
+    erased_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("personal data erasure")
+        verbose_name_plural = _("personal data erasures")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return str(self.member_id)
+
+
+class CouponIssueJob(models.Model):
+    """A bulk issue of a campaign's unique codes to a segment of members, run by a Celery worker in
+    batches; running it again issues nothing twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    campaign = models.ForeignKey(
+        CouponCampaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="issue_jobs"
+    )
+    segment = models.JSONField(_("segment"), default=dict, help_text=_("Which members: see members.segments."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    matched = models.PositiveIntegerField(_("members matched"), default=0)
+    issued = models.PositiveIntegerField(_("coupons issued"), default=0)
+    skipped = models.PositiveIntegerField(_("already held one"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(USER, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon issue job")
+        verbose_name_plural = _("coupon issue jobs")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} #{self.pk}"

@@ -95,8 +95,40 @@ class Registration:
     created: bool
 
 
+def member_register(**kwargs) -> Registration:
+    """A member for this person. When the phone, email or an identity is already known the existing
+    member is returned with the new contact points linked (no second member); when they point at two
+    different members it is a 409 ``duplicate_members`` and the pair goes on HQ's duplicate list to
+    merge. ``referral_code`` is another member's code (member-get-member) or a clerk's (who then counts
+    as the clerk who registered them); it counts only when the member is new."""
+    try:
+        return _member_register(**kwargs)
+    except ConflictError as error:
+        if error.code == "duplicate_members" and len(error.details.get("member_ids", [])) > 1:
+            from members.merging import duplicate_candidates_record
+
+            duplicate_candidates_record(member_ids=error.details["member_ids"], evidence=error.details["evidence"])
+        error.details.pop("member_ids", None)
+        error.details.pop("evidence", None)
+        raise
+
+
+def _referrer(code: str):
+    """(referring member, referring clerk) for a referral code, or a 400 ``unknown_referral_code``."""
+    from omo.org.models import StaffProfile
+
+    code = code.strip().upper()
+    member = Member.objects.filter(referral_code=code, status=Member.Status.ACTIVE).first()
+    if member is not None:
+        return member, None
+    staff = StaffProfile.objects.select_related("user").filter(referral_code=code, user__is_active=True).first()
+    if staff is not None:
+        return None, staff.user
+    raise ApplicationError(_("Referral code %(code)s is unknown.") % {"code": code}, code="unknown_referral_code")
+
+
 @transaction.atomic
-def member_register(
+def _member_register(
     *,
     phone: str | None = None,
     email: str | None = None,
@@ -107,10 +139,8 @@ def member_register(
     store=None,
     clerk=None,
     source: str = "",
+    referral_code: str = "",
 ) -> Registration:
-    """A member for this person. When the phone, email or an identity is already known the existing
-    member is returned with the new contact points linked (no second member); when they point at two
-    different members it is a 409 ``duplicate_members`` (HQ merges them)."""
     phone = normalize_phone(phone) if phone else None
     email = normalize_email(email) if email else None
     pairs = _identity_pairs(identities)
@@ -121,12 +151,18 @@ def member_register(
     for purpose in consents or {}:
         if purpose not in Consent.Purpose.values:
             raise ApplicationError(_("Unknown consent purpose %(p)s.") % {"p": purpose}, code="unknown_consent")
+    referring_member, referring_clerk = _referrer(referral_code) if referral_code.strip() else (None, None)
     matches = find_matches(phone=phone, email=email, identities=pairs)
     if len(matches) > 1:
         raise ConflictError(
             _("These details belong to more than one member."),
             code="duplicate_members",
-            details={"members": sorted(Member.objects.filter(pk__in=matches).values_list("member_no", flat=True))},
+            details={
+                "members": sorted(Member.objects.filter(pk__in=matches).values_list("member_no", flat=True)),
+                # for the duplicate list (taken out before the error reaches the caller)
+                "member_ids": sorted(matches),
+                "evidence": {"phone": bool(phone), "email": bool(email), "identities": [p for p, _e in pairs]},
+            },
         )
     if matches:
         member = Member.objects.select_for_update().get(pk=matches.pop())
@@ -146,7 +182,8 @@ def member_register(
             email=email,
             registered_channel=channel,
             registered_store=store,
-            registered_by=clerk if getattr(clerk, "pk", None) else None,
+            registered_by=clerk if getattr(clerk, "pk", None) else referring_clerk,
+            referred_by=referring_member,
             member_no="M" + _new_code(9, "0123456789"),
             referral_code=_new_code(8, REFERRAL_CODE_ALPHABET),
         )

@@ -38,6 +38,10 @@ MEMBER_PHONE_REGION = env.env_str(E, "MEMBER_PHONE_REGION", "TW").upper()
 MEMBER_POINTS_EXPIRY = env.env_str(E, "MEMBER_POINTS_EXPIRY", "end_of_following_year")
 # The SMS gateway for log-in codes: a class with send(phone=, text=); the fake keeps them in memory.
 MEMBER_SMS_PROVIDER = env.env_str(E, "MEMBER_SMS_PROVIDER", "members.sms.FakeSmsProvider")
+# Member-get-member: points to the referrer, and welcome points to the new member, on the new member's
+# first paid order.
+MEMBER_REFERRAL_POINTS = env.env_int(E, "MEMBER_REFERRAL_POINTS", 200)
+MEMBER_REFERRAL_WELCOME_POINTS = env.env_int(E, "MEMBER_REFERRAL_WELCOME_POINTS", 100)
 if MEMBER_POINTS_EXPIRY != "end_of_following_year" and not (
     MEMBER_POINTS_EXPIRY.startswith("days:") and MEMBER_POINTS_EXPIRY[5:].isdigit()
 ):
@@ -181,6 +185,8 @@ CELERY_BEAT_SCHEDULE = {
     "write-off-expired-lots": {"task": "inventory.tasks.lots_write_off_expired", "schedule": crontab(hour=0, minute=5)},
     "suggest-replenishment": {"task": "inventory.tasks.replenishment_suggest", "schedule": crontab(hour=6, minute=0)},
     "expire-points": {"task": "members.tasks.points_expire_due", "schedule": crontab(hour=0, minute=10)},
+    "reevaluate-tiers": {"task": "members.tasks.tiers_reevaluate_due", "schedule": crontab(hour=0, minute=30)},
+    "find-duplicate-members": {"task": "members.tasks.duplicates_find", "schedule": crontab(hour=2, minute=0)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

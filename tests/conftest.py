@@ -141,8 +141,9 @@ def live_worker(redis_url, require_postgres, django_db_serialized_rollback, tran
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    saved = app.conf.task_always_eager
+    saved = app.conf.task_always_eager, app.conf.task_default_queue
     app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue  # so a plain .delay() from the code under test reaches it
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     try:
         from omo.core.tasks import ping
@@ -152,7 +153,7 @@ def live_worker(redis_url, require_postgres, django_db_serialized_rollback, tran
     except Exception:
         pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
     finally:
-        app.conf.task_always_eager = saved
+        app.conf.task_always_eager, app.conf.task_default_queue = saved
         proc.terminate()
         try:
             proc.wait(15)

@@ -48,6 +48,9 @@ class MemberRegisterApi(APIView):
         name = serializers.CharField(max_length=100, required=False, default="")
         identities = serializers.DictField(child=serializers.CharField(max_length=128), required=False)
         consents = serializers.DictField(child=serializers.BooleanField(), required=False)
+        referral_code = serializers.CharField(
+            max_length=12, required=False, default="", help_text="Another member's or a clerk's referral code."
+        )
 
     class OutputSerializer(MaskedMemberSerializer):
         created = serializers.SerializerMethodField()

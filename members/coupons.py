@@ -170,7 +170,11 @@ def coupon_issue_job_run(*, job_id: int) -> CouponIssueJob:
     except Exception as error:
         CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.FAILED, error=str(error)[:2000])
         raise
-    CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.DONE, finished_at=timezone.now())
+    # counted from what is there, so a re-run (a retried task) reports the coupons the first run issued
+    issued = Coupon.objects.filter(campaign=job.campaign, member_id__in=ids, created_at__gte=job.created_at).count()
+    CouponIssueJob.objects.filter(pk=job.pk).update(
+        status=CouponIssueJob.Status.DONE, finished_at=timezone.now(), issued=issued, skipped=len(ids) - issued
+    )
     job.refresh_from_db()
     return job
 
@@ -185,6 +189,11 @@ def _issue_batch(job: CouponIssueJob, member_ids: list[int]) -> None:
     if todo:
         coupons_issue(campaign=job.campaign, members=todo)
     CouponIssueJob.objects.filter(pk=job.pk).update(issued=F("issued") + len(todo), skipped=F("skipped") + len(holding))
+
+
+def coupon_find(code: str) -> Coupon:
+    """The coupon of a code (as typed: case and spaces do not matter), or a 404 ``coupon_not_found``."""
+    return _find(code)
 
 
 def _find(code: str) -> Coupon:
@@ -213,14 +222,22 @@ def coupon_collect(
     return wallet
 
 
-def _eligible_amount(campaign: CouponCampaign, lines: list[CartLine]) -> Decimal:
+def coupon_eligible_lines(campaign: CouponCampaign, lines: list[CartLine]) -> list[bool]:
+    """For each line, whether the campaign's categories (and below) cover it (no categories: all)."""
     paths = list(campaign.categories.values_list("path", flat=True))
-    total = Decimal(0)
-    for line in lines:
-        path = line.variant.product.category.path
-        if not paths or any(path == p or path.startswith(f"{p}/") for p in paths):
-            total += line.unit_price * line.quantity
-    return total
+    return [
+        not paths
+        or any(
+            line.variant.product.category.path == p or line.variant.product.category.path.startswith(f"{p}/")
+            for p in paths
+        )
+        for line in lines
+    ]
+
+
+def _eligible_amount(campaign: CouponCampaign, lines: list[CartLine]) -> Decimal:
+    eligible = coupon_eligible_lines(campaign, lines)
+    return sum((line.unit_price * line.quantity for line, ok in zip(lines, eligible, strict=True) if ok), Decimal(0))
 
 
 def coupon_validate(
@@ -375,6 +392,7 @@ __all__ = [
     "campaign_create",
     "coupon_collect",
     "coupon_create_shared",
+    "coupon_eligible_lines",
     "coupon_redeem",
     "coupon_reinstate",
     "coupon_validate",

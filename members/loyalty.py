@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Variant
 from members.models import EarnRule, Member, MemberTier, Purchase, ReferralReward, Tier, TierChange
-from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.models import SalesChannel
 
 
@@ -139,7 +139,15 @@ def purchase_record(
     reference = (reference or "").strip()
     if not reference:
         raise ApplicationError(_("A purchase needs the order reference."), code="reference_required")
-    member = Member.objects.select_for_update().get(pk=member.pk)
+    # the member and whoever referred them, locked together in pk order (a reward writes to both)
+    member = Member.objects.get(pk=member.pk)
+    locked = {
+        m.pk: m
+        for m in Member.objects.select_for_update()
+        .filter(pk__in={member.pk, member.referred_by_id} - {None})
+        .order_by("pk")
+    }
+    member = locked[member.pk]
     existing = Purchase.objects.filter(reference=reference).first()
     if existing is not None:
         if existing.member_id != member.pk:
@@ -149,14 +157,17 @@ def purchase_record(
         return existing
     if member.status != Member.Status.ACTIVE:
         raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
-    purchase = Purchase.objects.create(
-        member=member,
-        reference=reference,
-        channel=channel,
-        store=store,
-        amount=amount,
-        paid_at=paid_at or timezone.now(),
-    )
+    with conflict_on_integrity_error(
+        _("Order %(ref)s is recorded for another member.") % {"ref": reference}, code="purchase_taken"
+    ):
+        purchase = Purchase.objects.create(
+            member=member,
+            reference=reference,
+            channel=channel,
+            store=store,
+            amount=amount,
+            paid_at=paid_at or timezone.now(),
+        )
     if Tier.objects.exists():
         tier_evaluate(member=member, spend_12m=rolling_spend(member=member))
     if member.referred_by_id and amount > 0:
@@ -171,12 +182,14 @@ def _referral_reward(member: Member, purchase: Purchase) -> None:
 
     if ReferralReward.objects.filter(referred=member).exists():
         return
+    if Purchase.objects.filter(member=member, amount__gt=0).exclude(pk=purchase.pk).exists():
+        return  # not their first paid order (e.g. an existing customer's account merged in)
     points = settings.MEMBER_REFERRAL_POINTS
     welcome = settings.MEMBER_REFERRAL_WELCOME_POINTS
     referrer = Member.objects.get(pk=member.referred_by_id)
     if referrer.status != Member.Status.ACTIVE:
         return  # the referrer was erased or merged away: nobody to reward
-    reference = f"referral:{member.member_no}"
+    reference = f"referral:{purchase.reference}"
     if points:
         points_earn(member=referrer, points=points, reference=reference, reason=_("member-get-member reward"))
     if welcome:
@@ -208,10 +221,11 @@ def purchase_refund(*, reference: str, amount: Decimal) -> Purchase:
     if purchase.net == 0:
         reward = ReferralReward.objects.select_for_update().filter(purchase=purchase, reversed_at=None).first()
         if reward is not None:
-            reference = f"referral:{reward.referred.member_no}"
             for member in (reward.referrer, reward.referred):
+                # the points may sit with the member either was merged into since
+                member = Member.objects.get(pk=member.merged_into_id or member.pk)
                 if member.status == Member.Status.ACTIVE:
-                    points_reverse(member=member, reference=reference)
+                    points_reverse(member=member, reference=reward.reference)
             reward.reversed_at = timezone.now()
             reward.save(update_fields=["reversed_at"])
     return purchase

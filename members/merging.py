@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.loyalty import rolling_spend, tier_evaluate
 from members.models import (
     DuplicateCandidate,
     Member,
@@ -26,6 +27,7 @@ from members.models import (
     MemberTier,
     PointsEntry,
     ReferralReward,
+    Tier,
     TierChange,
     WalletCoupon,
     WishlistItem,
@@ -51,6 +53,7 @@ _HANDLED = {
     ("members", "membermerge", "survivor"),  # earlier merges stay as they happened
     ("members", "membermerge", "merged"),
     ("members", "membererasure", "member"),
+    ("members", "member", "referred_by"),  # never onto the survivor itself
 }
 
 
@@ -124,9 +127,14 @@ def member_merge(*, survivor: Member, merged: Member, actor, choices: dict[str, 
             )
     if survivor.pk == merged.pk:
         raise BusinessRuleError(_("A member cannot be merged into itself."), code="merge_same_member")
-    locked = {
-        m.pk: m for m in Member.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+    # every member row the merge writes, locked at once in pk order: the two, the members they referred
+    # and the members merged into the merged one (purchase_record locks referrer and referred in pk
+    # order too, so a first order of someone the merged member referred cannot deadlock with this)
+    touched = set(Member.objects.filter(Q(referred_by=merged) | Q(merged_into=merged)).values_list("pk", flat=True)) | {
+        survivor.pk,
+        merged.pk,
     }
+    locked = {m.pk: m for m in Member.objects.select_for_update().filter(pk__in=touched).order_by("pk")}
     survivor, merged = locked[survivor.pk], locked[merged.pk]
     for member in (survivor, merged):
         if member.status != Member.Status.ACTIVE:
@@ -166,7 +174,7 @@ def member_merge(*, survivor: Member, merged: Member, actor, choices: dict[str, 
     Member.objects.filter(pk=merged.pk).update(phone=None, email=None)  # frees them for the survivor
     for name, value in take.items():
         setattr(survivor, "referred_by_id" if name == "referred_by" else name, value)
-    if survivor.referred_by_id == merged.pk:
+    if survivor.referred_by_id in (merged.pk, survivor.pk):
         survivor.referred_by_id = None  # a referral between the two halves of one person
     survivor.profile = profile
     moved: dict[str, int] = {}
@@ -206,6 +214,9 @@ def member_merge(*, survivor: Member, merged: Member, actor, choices: dict[str, 
             ]
         )
     survivor.save()
+    _drop_self_referral_rewards(survivor, actor)
+    if Tier.objects.exists():  # the spend of both halves together may reach a higher tier
+        tier_evaluate(member=survivor, spend_12m=rolling_spend(member=survivor))
     Member.objects.filter(pk=merged.pk).update(
         status=Member.Status.MERGED,
         merged_into=survivor,
@@ -245,6 +256,11 @@ def _move_rows(survivor: Member, merged: Member) -> dict[str, int]:
         "members.referralreward.referred",
         ReferralReward.objects.filter(referred=merged).update(referred=survivor),
     )
+    note(
+        "members.member.referred_by",
+        Member.objects.filter(referred_by=merged).exclude(pk=survivor.pk).update(referred_by=survivor),
+    )
+    Member.objects.filter(pk=survivor.pk, referred_by=merged).update(referred_by=None)
     _merge_tiers(survivor, merged)
     for model, field_name in _relations():
         note(
@@ -252,6 +268,18 @@ def _move_rows(survivor: Member, merged: Member) -> dict[str, int]:
             model._base_manager.filter(**{field_name: merged}).update(**{field_name: survivor}),
         )
     return moved
+
+
+def _drop_self_referral_rewards(survivor: Member, actor) -> None:
+    """A reward one half of a person earned for referring the other half is taken back."""
+    from members.services import points_reverse
+
+    for reward in ReferralReward.objects.select_for_update().filter(
+        referrer=survivor, referred=survivor, reversed_at=None
+    ):
+        points_reverse(member=survivor, reference=reward.reference, actor=actor)
+        reward.reversed_at = timezone.now()
+        reward.save(update_fields=["reversed_at"])
 
 
 def _merge_tiers(survivor: Member, merged: Member) -> None:

@@ -682,6 +682,11 @@ class ReferralReward(models.Model):
     def __str__(self) -> str:
         return f"{self.referrer_id} <- {self.referred_id}"
 
+    @property
+    def reference(self) -> str:
+        """The points ledger reference of the reward (stable through merges)."""
+        return f"referral:{self.purchase.reference}"
+
 
 class DuplicateCandidate(models.Model):
     """Two members who look like one person, with the evidence; HQ merges them or dismisses the pair."""

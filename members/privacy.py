@@ -114,6 +114,17 @@ def member_export(*, member: Member) -> dict:
             ["referred__member_no", "points", "created_at"],
         ),
         "merged_members": [m.merged_values | {"merged_at": _plain(m.merged_at)} for m in merged_in],
+        "merged_members_points": _rows(
+            PointsEntry.objects.filter(member__merged_into=member).order_by("id"),
+            ["member__member_no", "created_at", "kind", "points", "reference", "reason"],
+        ),
+        "referred_reward": _rows(
+            ReferralReward.objects.filter(referred=member), ["referrer__member_no", "welcome_points", "created_at"]
+        ),
+        "login_codes": _rows(
+            LoginCode.objects.filter(phone=member.phone).order_by("id") if member.phone else LoginCode.objects.none(),
+            ["created_at", "expires_at", "attempts", "used_at"],
+        ),
         "other_records": _other_records(member),
     }
     return data
@@ -161,12 +172,10 @@ def member_erase(*, member: Member, actor, reason: str) -> MemberErasure:
             reason=_("personal data erased"),
             created_by=actor,
         )
-    phones = [p for p in [member.phone] if p]
-    merged_ids = list(MemberMerge.objects.filter(survivor=member).values_list("merged_id", flat=True))
-    people = [member.pk, *merged_ids]  # the same person under the numbers merged into this one
-    phones += [
-        v.get("phone") for v in MemberMerge.objects.filter(survivor=member).values_list("merged_values", flat=True)
-    ]
+    # the same person under every number merged into this one (chains are flattened by merges)
+    people = [member.pk, *Member.objects.filter(merged_into=member).values_list("pk", flat=True)]
+    records = MemberMerge.objects.filter(Q(merged_id__in=people) | Q(survivor_id__in=people))
+    phones = [member.phone, *(v.get("phone") for v in records.values_list("merged_values", flat=True))]
     Identity.objects.filter(member_id__in=people).delete()
     Consent.objects.filter(member_id__in=people).delete()
     WishlistItem.objects.filter(member_id__in=people).delete()
@@ -174,7 +183,7 @@ def member_erase(*, member: Member, actor, reason: str) -> MemberErasure:
     WalletCoupon.objects.filter(member_id__in=people).delete()
     LoginCode.objects.filter(phone__in=[p for p in phones if p]).delete()
     DuplicateCandidate.objects.filter(Q(first_id__in=people) | Q(second_id__in=people)).delete()
-    MemberMerge.objects.filter(survivor=member).update(merged_values={"erased": True})
+    records.update(merged_values={"erased": True})
     Member.objects.filter(pk__in=people).update(
         name="", phone=None, email=None, birthday=None, profile={}, updated_at=timezone.now()
     )

@@ -78,7 +78,11 @@ def segment_members(spec: dict) -> QuerySet[Member]:
     spec = segment_clean(spec)
     members = Member.objects.filter(status=Member.Status.ACTIVE)
     if "tiers" in spec:
-        members = members.filter(Exists(MemberTier.objects.filter(member=OuterRef("pk"), tier__code__in=spec["tiers"])))
+        in_tier = Exists(MemberTier.objects.filter(member=OuterRef("pk"), tier__code__in=spec["tiers"]))
+        entry = Tier.objects.order_by("rank").values_list("code", flat=True).first()
+        if entry in spec["tiers"]:  # a member without a tier row yet is in the entry tier
+            in_tier = in_tier | ~Exists(MemberTier.objects.filter(member=OuterRef("pk")))
+        members = members.filter(in_tier)
     if "stores" in spec:
         members = members.filter(
             Q(registered_store__code__in=spec["stores"])

@@ -380,7 +380,8 @@ def points_reverse(*, member: Member, reference: str, actor=None) -> list[Points
     ``reference`` are taken back (what is left of them, then other points; never below zero) and points
     redeemed for it are given back in a new lot. Running it twice changes nothing the second time."""
     member = _locked(member)
-    entries = PointsEntry.objects.filter(member=member, reference=reference)
+    # the entries may have been written under a member merged into this one since
+    entries = PointsEntry.objects.filter(member_id__in=ledger_members(member), reference=reference)
     earned = sum(e.points for e in entries if e.kind == PointsEntry.Kind.EARN)
     redeemed = -sum(e.points for e in entries if e.kind == PointsEntry.Kind.REDEEM)
     reversed_already = sum(e.points for e in entries if e.kind == PointsEntry.Kind.REVERSE)
@@ -421,6 +422,11 @@ def points_reverse(*, member: Member, reference: str, actor=None) -> list[Points
     PointsEntry.objects.bulk_create(rows)
     _save_balance(member)
     return rows
+
+
+def ledger_members(member: Member) -> list[int]:
+    """The member and every member merged into them: whose ledger entries count as theirs."""
+    return [member.pk, *Member.objects.filter(merged_into=member).values_list("pk", flat=True)]
 
 
 def points_expire_due(*, today: date | None = None) -> int:
@@ -476,3 +482,55 @@ def wishlist_remove(*, member: Member, variant) -> int:
 
     deleted, _counts = WishlistItem.objects.filter(member=member, variant=variant).delete()
     return deleted
+
+
+@transaction.atomic
+def points_return(*, member: Member, reference: str, give_back: int = 0, take_back: int = 0, actor=None) -> list:
+    """A partial return of an order: ``give_back`` redeemed points come back in a new lot and
+    ``take_back`` earned points are taken (never below zero), both under the return's ``reference``.
+    Running it again with the same reference changes nothing."""
+    for value in (give_back, take_back):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BusinessRuleError(_("Points are whole numbers, zero or more."), code="invalid_points")
+    member = _locked(member) if member.status == Member.Status.ACTIVE else member
+    if (
+        member.status != Member.Status.ACTIVE
+        or PointsEntry.objects.filter(member_id__in=ledger_members(member), reference=reference).exists()
+    ):
+        return []
+    today = timezone.localdate()
+    rows = []
+    if give_back:
+        PointsLot.objects.create(
+            member=member,
+            earned=give_back,
+            remaining=give_back,
+            expires_on=default_points_expiry(today),
+            reference=reference,
+        )
+        rows.append(
+            _entry(
+                member,
+                PointsEntry.Kind.REVERSE,
+                give_back,
+                reference=reference,
+                actor=actor,
+                reason=_("redeemed points given back"),
+            )
+        )
+    take = min(take_back, available_points(member, today=today) + give_back)
+    if take:
+        _take(member, take, today=today)
+        rows.append(
+            _entry(
+                member,
+                PointsEntry.Kind.REVERSE,
+                -take,
+                reference=reference,
+                actor=actor,
+                reason=_("earned points taken back"),
+            )
+        )
+    PointsEntry.objects.bulk_create(rows)
+    _save_balance(member)
+    return rows

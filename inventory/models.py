@@ -285,6 +285,13 @@ class Transfer(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.MANUAL)
     note = models.CharField(_("note"), max_length=300, blank=True)
+    reservation_reference = models.CharField(
+        _("carries the reservation"),
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_("For a customer order: the reservation at the origin that shipping this transfer takes."),
+    )
     requested_by = models.ForeignKey(
         USER, verbose_name=_("requested by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -37,6 +37,7 @@ from inventory.models import (
     TransferLine,
     TransferLineLot,
 )
+from inventory.signals import transfer_received
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError
 from omo.core.locks import advisory_xact_lock
 from omo.org.access import ensure_permission, ensure_store_allowed, is_hq
@@ -555,9 +556,16 @@ def reservation_release(*, reference: str, status: str = Reservation.Status.RELE
 
 
 @transaction.atomic
-def reservation_consume(*, reference: str, actor, kind: str = MovementKind.SALE) -> list[StockMovement]:
-    """The reserved stock leaves (the order shipped or was handed over): on hand and reserved go down."""
-    closing = _close(Reservation.objects.filter(reference=reference), Reservation.Status.CONSUMED)
+def reservation_consume(
+    *, reference: str, actor, kind: str = MovementKind.SALE, only: list[StockLine] | None = None
+) -> list[StockMovement]:
+    """The reserved stock leaves (the order shipped or was handed over): on hand and reserved go down.
+    ``only`` consumes part of what ``reference`` holds (a shipment from one location, a pickup batch);
+    asking for more than is held there is a 409 ``reservation_short``."""
+    if only is not None:
+        closing = _take_reserved(reference, only)
+    else:
+        closing = _close(Reservation.objects.filter(reference=reference), Reservation.Status.CONSUMED)
     if not closing:
         raise NotFoundError(_("No active reservation for %(ref)s.") % {"ref": reference}, code="reservation_not_found")
     variants = Variant.objects.select_related("product").in_bulk([v for v, _loc, _q in closing])
@@ -574,6 +582,41 @@ def reservation_consume(*, reference: str, actor, kind: str = MovementKind.SALE)
             from_reserved=quantity,
         )
     return StockMovement.objects.bulk_create(rows)
+
+
+def _take_reserved(reference: str, lines: list[StockLine]) -> list[tuple[int, int, int]]:
+    """Takes ``lines`` out of the active reservations of ``reference`` (rows locked in pk order);
+    a row used up is marked consumed, a row used in part keeps the rest."""
+    merged = _merge(lines)
+    rows = list(
+        Reservation.objects.select_for_update()
+        .filter(reference=reference, status=Reservation.Status.ACTIVE)
+        .order_by("pk")
+    )
+    taken = []
+    for (variant_id, location_id), (variant, location, quantity) in sorted(merged.items()):
+        held = [r for r in rows if r.variant_id == variant_id and r.location_id == location_id]
+        if sum(r.quantity for r in held) < quantity:
+            raise ConflictError(
+                _("%(ref)s holds fewer than %(n)d of %(sku)s at %(loc)s.")
+                % {"ref": reference, "n": quantity, "sku": variant.sku, "loc": location.code},
+                code="reservation_short",
+                details={"sku": variant.sku, "location": location.code, "held": sum(r.quantity for r in held)},
+            )
+        left = quantity
+        for row in held:
+            take = min(row.quantity, left)
+            if take == row.quantity:
+                Reservation.objects.filter(pk=row.pk).update(
+                    status=Reservation.Status.CONSUMED, closed_at=timezone.now()
+                )
+            else:
+                Reservation.objects.filter(pk=row.pk).update(quantity=F("quantity") - take)
+            left -= take
+            if left == 0:
+                break
+        taken.append((variant_id, location_id, quantity))
+    return taken
 
 
 def reservations_expire(*, now=None, batch_size: int = 500) -> int:
@@ -748,6 +791,8 @@ def transfer_request(
     actor,
     kind: str = Transfer.Kind.MANUAL,
     note: str = "",
+    reservation_reference: str = "",
+    approved: bool = False,
 ) -> Transfer:
     """A transfer request. HQ may move stock between any two locations; store staff may request
     replenishment into their own store."""
@@ -769,8 +814,18 @@ def transfer_request(
     for variant, quantity in lines:
         _check_quantity(quantity)
         merged[variant.pk] = (variant, merged.get(variant.pk, (variant, 0))[1] + quantity)
+    now = timezone.now()
     transfer = Transfer.objects.create(
-        origin=origin, destination=destination, kind=kind, note=note, requested_by=_stamp(actor)
+        origin=origin,
+        destination=destination,
+        kind=kind,
+        note=note,
+        requested_by=_stamp(actor),
+        reservation_reference=reservation_reference,
+        # a customer order's transfer is approved by the order itself
+        status=Transfer.Status.APPROVED if approved else Transfer.Status.REQUESTED,
+        approved_by=_stamp(actor) if approved else None,
+        approved_at=now if approved else None,
     )
     TransferLine.objects.bulk_create(
         [TransferLine(transfer=transfer, variant=v, quantity_requested=q) for v, q in merged.values()]
@@ -812,6 +867,8 @@ def transfer_ship(*, transfer: Transfer, actor, quantities: dict[int, int] | Non
         raise BusinessRuleError(
             _("These SKUs are not on the transfer."), code="unknown_line", details={"variants": sorted(unknown)}
         )
+    if transfer.reservation_reference:  # the stock held for the customer order leaves with the transfer
+        reservation_release(reference=transfer.reservation_reference, status=Reservation.Status.CONSUMED)
     rows, lot_rows = [], []
     for line in lines:
         quantity = quantities.get(line.variant_id, line.quantity_requested)
@@ -924,6 +981,8 @@ def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int
     transfer.status, transfer.received_by = Transfer.Status.RECEIVED, _stamp(actor)
     transfer.received_at = timezone.now()
     transfer.save(update_fields=["status", "received_by", "received_at"])
+    # in the same transaction: e.g. a pickup order waiting for these goods becomes ready
+    transfer_received.send(sender=Transfer, transfer=transfer, actor=actor)
     return transfer
 
 

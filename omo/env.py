@@ -54,6 +54,21 @@ def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int
     return value
 
 
+def env_decimal(environ: Mapping[str, str], name: str, default: str, *, minimum: str, maximum: str):
+    """A decimal number (never a float: it may be money or a rate) within [minimum, maximum]."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = environ.get(name)
+    text = default if raw is None or raw.strip() == "" else raw.strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number (e.g. 0.05).") from None
+    if not value.is_finite() or not Decimal(minimum) <= value <= Decimal(maximum):
+        raise ImproperlyConfigured(f"{name}={text} must be between {minimum} and {maximum}.")
+    return value
+
+
 def env_list(environ: Mapping[str, str], name: str, default: list[str] | None = None) -> list[str]:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":

@@ -49,6 +49,17 @@ if MEMBER_POINTS_EXPIRY != "end_of_following_year" and not (
         f"MEMBER_POINTS_EXPIRY={MEMBER_POINTS_EXPIRY!r}: use end_of_following_year or days:N (e.g. days:365)."
     )
 
+# Orders: the VAT included in prices (Taiwan 5%), what a point is worth when redeemed and how much of an
+# order points may pay, how long an unpaid order waits, how long a pickup waits at the store, and the
+# payment gateway (the fake approves everything except the card tokens that say otherwise).
+ORDER_TAX_RATE = env.env_decimal(E, "ORDER_TAX_RATE", "0.05", minimum="0", maximum="1")
+ORDER_POINT_VALUE = env.env_decimal(E, "ORDER_POINT_VALUE", "1", minimum="0", maximum="1000")
+ORDER_POINTS_MAX_PERCENT = env.env_int(E, "ORDER_POINTS_MAX_PERCENT", 100)
+ORDER_PAYMENT_MINUTES = env.env_int(E, "ORDER_PAYMENT_MINUTES", 30, minimum=1)
+ORDER_PICKUP_DAYS = env.env_int(E, "ORDER_PICKUP_DAYS", 7, minimum=1)
+ORDER_PAYMENT_PROVIDER = env.env_str(E, "ORDER_PAYMENT_PROVIDER", "orders.payments.FakePaymentProvider")
+IDEMPOTENCY_KEEP_HOURS = env.env_int(E, "IDEMPOTENCY_KEEP_HOURS", 48, minimum=24)
+
 INSTALLED_APPS = [
     "omo.org.apps.OmoAdminConfig",
     "django.contrib.auth",
@@ -65,6 +76,7 @@ INSTALLED_APPS = [
     # Bottom of the dependency graph: what every app needs.
     "omo.core",
     "omo.org",
+    "omo.events",
     # Domain apps: catalog <- inventory <- orders <- pos; members <- orders; attribution reads both.
     "catalog",
     "inventory",
@@ -216,6 +228,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
 }
 
 # Security. With DEBUG off the site is assumed to sit behind HTTPS; HTTPS=0 turns that off for a

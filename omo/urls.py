@@ -11,6 +11,7 @@ api_v1 = [
     path("catalog/", include("catalog.api.urls")),
     path("inventory/", include("inventory.api.urls")),
     path("members/", include("members.api.urls")),
+    path("orders/", include("orders.api.urls")),
 ]
 
 urlpatterns = [

@@ -7,3 +7,9 @@ class OrdersConfig(AppConfig):
 
     name = "orders"
     verbose_name = _("Orders")
+
+    def ready(self):
+        from inventory.signals import transfer_received
+        from orders.services import on_transfer_received
+
+        transfer_received.connect(on_transfer_received, dispatch_uid="orders.on_transfer_received")

@@ -1,1 +1,40 @@
-"""One order model for every channel: pricing, checkout, fulfilment and returns."""
+"""Reads of the orders app, with their queries made explicit."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from inventory.models import ChannelLocation
+from omo.core.errors import BusinessRuleError
+from omo.org.models import Location, SalesChannel
+from orders.models import Fulfilment, FulfilmentLine, Order, OrderLine
+
+
+def order_detail_queryset(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """An order with everything its page shows, in a fixed number of queries (7) whatever its size."""
+    return orders.select_related("channel", "store", "member").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id").prefetch_related("discounts")),
+        "payments",
+        "history",
+        Prefetch(
+            "fulfilments",
+            queryset=Fulfilment.objects.select_related("location").prefetch_related(
+                Prefetch("lines", queryset=FulfilmentLine.objects.select_related("line"))
+            ),
+        ),
+    )
+
+
+def return_location(channel: SalesChannel) -> Location:
+    """Where goods a customer sends back to an online channel go: its first shipping location."""
+    link = (
+        ChannelLocation.objects.filter(channel=channel, ships=True, location__is_active=True)
+        .select_related("location")
+        .order_by("priority", "location__code")
+        .first()
+    )
+    if link is None:
+        raise BusinessRuleError(
+            f"Channel {channel.code} has no location to take returns.", code="no_fulfilment_locations"
+        )
+    return link.location

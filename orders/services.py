@@ -1,1 +1,1068 @@
-"""One order model for every channel: pricing, checkout, fulfilment and returns."""
+"""Every write of the orders app: placing an order (one short transaction: the order, the coupon, the
+points, then the stock reservations last), paying it in one or several tenders (the gateway called
+outside any transaction), the status table, fulfilment (shipments, pickup batches, the transfer that
+brings a pickup order's goods), cancellation and returns with their refunds.
+
+Lock order: an order's row, then members' rows, then stock rows (always last, in pk order inside the
+inventory services), so two services never wait on each other in opposite orders.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from catalog.models import Variant
+from inventory import services as stock
+from inventory.allocation import allocation_plan
+from inventory.models import ChannelLocation, StockLevel, Transfer
+from inventory.selectors import ATP
+from inventory.services import StockLine
+from members import coupons as coupon_services
+from members import loyalty
+from members import services as member_services
+from members.models import Member
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
+from omo.core.money import money_round
+from omo.events.services import event_emit
+from omo.org.access import ensure_permission, ensure_store_allowed
+from omo.org.models import Location, SalesChannel
+from orders import pricing
+from orders.models import (
+    Fulfilment,
+    FulfilmentLine,
+    LineDiscount,
+    Order,
+    OrderAllocation,
+    OrderLine,
+    OrderStatus,
+    OrderStatusChange,
+    Payment,
+    Refund,
+    Return,
+    ReturnLine,
+    StoreCreditAccount,
+    StoreCreditEntry,
+    Tender,
+)
+from orders.payments import payment_provider
+
+S = OrderStatus
+# The one table of allowed status changes; ``order_set_status`` refuses anything else.
+TRANSITIONS: dict[str, set[str]] = {
+    S.PENDING_PAYMENT: {S.PAID, S.CANCELLED},
+    S.PAID: {S.FULFILLING, S.READY_FOR_PICKUP, S.COMPLETED, S.CANCELLED},
+    S.FULFILLING: {S.READY_FOR_PICKUP, S.COMPLETED, S.CANCELLED},
+    S.READY_FOR_PICKUP: {S.COMPLETED, S.CANCELLED},
+    S.COMPLETED: {S.PARTIALLY_RETURNED, S.RETURNED},
+    S.PARTIALLY_RETURNED: {S.PARTIALLY_RETURNED, S.RETURNED},
+    S.CANCELLED: set(),
+    S.RETURNED: set(),
+}
+EVENTS = {
+    S.PAID: "order.paid",
+    S.FULFILLING: "order.fulfilling",
+    S.READY_FOR_PICKUP: "order.ready_for_pickup",
+    S.COMPLETED: "order.completed",
+    S.CANCELLED: "order.cancelled",
+    S.PARTIALLY_RETURNED: "order.returned",
+    S.RETURNED: "order.returned",
+}
+GATEWAY_TENDERS = {Tender.CARD, Tender.LINE_PAY, Tender.JKO_PAY}
+
+
+def _who(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def _payload(order: Order, **extra) -> dict:
+    return {
+        "number": order.number,
+        "channel": order.channel.code,
+        "store": order.store.code if order.store_id else None,
+        "member": order.member.member_no if order.member_id else None,
+        "clerk": order.clerk_id,
+        "status": order.status,
+        "total": order.total,
+        **extra,
+    }
+
+
+def order_set_status(order: Order, to: str, *, actor=None, channel=None, note: str = "", event: dict | None = None):
+    """Moves ``order`` (locked by the caller) to ``to`` if the table allows it, records who and when,
+    and writes the domain event to the outbox in the same transaction. Anything else is a 409
+    ``illegal_transition``."""
+    if to not in TRANSITIONS[order.status]:
+        raise ConflictError(
+            _("An order that is %(from)s cannot become %(to)s.")
+            % {"from": OrderStatus(order.status).label, "to": OrderStatus(to).label},
+            code="illegal_transition",
+            details={"from": order.status, "to": to},
+        )
+    OrderStatusChange.objects.create(
+        order=order, from_status=order.status, to_status=to, by=_who(actor), by_channel=channel, note=note[:200]
+    )
+    order.status = to
+    now = timezone.now()
+    stamps = {
+        S.PAID: "paid_at",
+        S.READY_FOR_PICKUP: "ready_at",
+        S.COMPLETED: "completed_at",
+        S.CANCELLED: "cancelled_at",
+    }
+    fields = ["status"]
+    if to in stamps:
+        setattr(order, stamps[to], now)
+        fields.append(stamps[to])
+    order.save(update_fields=fields)
+    if to in EVENTS:
+        event_emit(
+            event_type=EVENTS[to],
+            aggregate_type="order",
+            aggregate_id=order.number,
+            payload=_payload(order, **(event or {})),
+        )
+
+
+# --- placing ----------------------------------------------------------------------------------------
+
+
+def _next_number(channel: SalesChannel) -> str:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval('orders_order_number_seq')")
+            (n,) = cursor.fetchone()
+    else:  # SQLite runs one writer at a time
+        n = 100001 + Order.objects.count()
+        while Order.objects.filter(number=f"{channel.code}-{n}").exists():
+            n += 1
+    return f"{channel.code}-{n}"
+
+
+def _pickup_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def _address(raw) -> dict:
+    raw = raw or {}
+    missing = [k for k in ("name", "phone", "address") if not str(raw.get(k, "")).strip()]
+    if missing:
+        raise ApplicationError(
+            _("A delivery needs the recipient's name, phone and address."),
+            code="address_required",
+            details={"missing": missing},
+        )
+    return {k: str(raw.get(k, "")).strip()[:200] for k in ("name", "phone", "address", "postcode", "city")}
+
+
+def _atp_at(location: Location, variants: list[Variant]) -> dict[int, int]:
+    return dict(
+        StockLevel.objects.filter(location=location, variant__in=variants)
+        .annotate(atp=ATP)
+        .values_list("variant_id", "atp")
+    )
+
+
+def _pickup_plan(channel, store, wanted: list[tuple[Variant, int]]):
+    """Pickup lines: what the store holds is reserved there; what it lacks comes by a transfer from
+    its supplying warehouse (or the channel's other locations by priority) and the order waits for it.
+    Returns [(StockLine, from_location or None)]."""
+    if not store.is_store:
+        raise BusinessRuleError(_("Pickup is at a store."), code="not_a_store")
+    if not ChannelLocation.objects.filter(channel=channel, location=store, offers_pickup=True).exists():
+        raise BusinessRuleError(
+            _("%(store)s does not offer pickup for %(channel)s.") % {"store": store.code, "channel": channel.code},
+            code="pickup_not_offered",
+        )
+    here = _atp_at(store, [v for v, _q in wanted])
+    plan, short = [], []
+    for variant, quantity in wanted:
+        take = max(0, min(quantity, here.get(variant.pk, 0)))
+        if take:
+            plan.append((StockLine(variant, store, take), None))
+        if quantity - take:
+            short.append((variant, quantity - take))
+    if short:
+        sources = []
+        if store.supplying_warehouse_id:
+            sources.append(store.supplying_warehouse)
+        sources += [
+            link.location
+            for link in ChannelLocation.objects.filter(channel=channel, ships=True, location__is_active=True)
+            .exclude(location=store)
+            .select_related("location")
+            .order_by("priority", "location__code")
+            if link.location not in sources
+        ]
+        for variant, quantity in short:
+            left = quantity
+            for source in sources:
+                atp = _atp_at(source, [variant]).get(variant.pk, 0)
+                take = max(0, min(left, atp))
+                if take:
+                    plan.append((StockLine(variant, source, take), source))
+                    left -= take
+                if not left:
+                    break
+            if left:  # nothing anywhere: reserve at the store so the shortage is reported as usual
+                plan.append((StockLine(variant, store, left), None))
+    return plan
+
+
+def order_place(
+    *,
+    channel: SalesChannel,
+    lines: list[tuple[str, int]],
+    fulfilment: str,
+    member: Member | None = None,
+    store: Location | None = None,
+    clerk=None,
+    shipping_address: dict | None = None,
+    coupon_code: str = "",
+    points: int = 0,
+    referral_code: str = "",
+    idempotency_key: str | None = None,
+    actor=None,
+    source: Location | None = None,
+) -> Order:
+    """Places an order: prices it (strict: the coupon must apply, the points must be held), plans where
+    the goods come from, and writes it all in one short transaction. ``store`` is the POS store for a
+    counter sale, the pickup store, or the store that sold an endless-aisle order; ``source`` forces
+    the location the goods come from (a clerk ordering from the warehouse for a customer). A retried
+    call with the same ``idempotency_key`` returns the first order."""
+    if idempotency_key:
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if fulfilment not in Order.Fulfilment.values:
+        raise ApplicationError(_("Unknown fulfilment %(f)s.") % {"f": fulfilment}, code="invalid_fulfilment")
+    if actor is not None:
+        ensure_permission(actor, "orders.add_order")
+        if store is not None:
+            ensure_store_allowed(actor, store.pk)
+    if member is not None and member.status != Member.Status.ACTIVE:
+        raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
+    address = {}
+    if fulfilment == Order.Fulfilment.COUNTER:
+        if store is None or not store.is_store or channel.kind != SalesChannel.Kind.POS:
+            raise BusinessRuleError(_("A counter sale is made at a store on the POS."), code="counter_needs_store")
+    elif fulfilment == Order.Fulfilment.PICKUP:
+        if store is None:
+            raise ApplicationError(_("Choose the store to pick up at."), code="pickup_store_required")
+    else:
+        address = _address(shipping_address)
+    quote = pricing.quote(
+        channel=channel,
+        lines=lines,
+        member=member,
+        store=store,
+        coupon_code=coupon_code,
+        points=points,
+        strict=True,
+    )
+    wanted = [(line.variant, line.quantity) for line in quote.lines]
+    if fulfilment == Order.Fulfilment.COUNTER:
+        plan = [(StockLine(v, store, q), None) for v, q in wanted]
+    elif fulfilment == Order.Fulfilment.PICKUP:
+        if source is not None:  # endless aisle to this store: everything comes by transfer
+            plan = [(StockLine(v, source, q), source) for v, q in wanted]
+        else:
+            plan = _pickup_plan(channel, store, wanted)
+    elif source is not None:
+        plan = [(StockLine(v, source, q), None) for v, q in wanted]
+    else:
+        plan = [(line, None) for line in allocation_plan(channel=channel, lines=wanted)]
+    number = _next_number(channel)
+    now = timezone.now()
+    with transaction.atomic():
+        order = Order.objects.create(
+            number=number,
+            channel=channel,
+            store=store,
+            member=member,
+            clerk=_who(clerk),
+            referral_code=(referral_code or "").strip().upper()[:12],
+            fulfilment=fulfilment,
+            status=S.PENDING_PAYMENT,
+            currency=quote.currency,
+            subtotal=quote.subtotal,
+            discount_total=quote.discount_total,
+            total=quote.total,
+            tax_total=quote.tax_total,
+            tax_rate=quote.tax_rate,
+            points_redeemed=quote.points_redeemed,
+            coupon_code=quote.coupon_code if quote.coupon and quote.coupon["applies"] else "",
+            pickup_code=_pickup_code() if fulfilment == Order.Fulfilment.PICKUP else "",
+            shipping_address=address,
+            idempotency_key=idempotency_key,
+            created_by=_who(actor),
+            pay_by=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
+        )
+        rows = OrderLine.objects.bulk_create(
+            [
+                OrderLine(
+                    order=order,
+                    variant=line.variant,
+                    sku=line.variant.sku,
+                    name=str(line.variant)[:200],
+                    quantity=line.quantity,
+                    list_price=line.list_price,
+                    unit_price=line.unit_price,
+                    discount=line.discount,
+                    net=line.net,
+                    tax=line.tax,
+                    points_redeemed=line.points,
+                )
+                for line in quote.lines
+            ]
+        )
+        by_variant = {row.variant_id: row for row in rows}
+        LineDiscount.objects.bulk_create(
+            [
+                LineDiscount(line=row, source=d.source, promotion=d.promotion, label=d.label[:120], amount=d.amount)
+                for row, line in zip(rows, quote.lines, strict=True)
+                for d in line.discounts
+            ]
+        )
+        OrderStatusChange.objects.create(order=order, to_status=S.PENDING_PAYMENT, by=_who(actor), by_channel=channel)
+        if order.coupon_code:
+            coupon_services.coupon_redeem(
+                code=order.coupon_code,
+                lines=pricing._cart_lines(quote.lines),
+                reference=number,
+                member=member,
+                channel=channel,
+                store=store,
+            )
+        if quote.points_redeemed:
+            member_services.points_redeem(
+                member=member, points=quote.points_redeemed, reference=number, actor=_who(actor)
+            )
+        transfers = _transfers_for(order, plan, actor)
+        allocations = [
+            OrderAllocation(
+                line=by_variant[line.variant.pk],
+                location=line.location,
+                quantity=line.quantity,
+                transfer=transfers.get(origin.pk) if origin is not None else None,
+            )
+            for line, origin in plan
+        ]
+        OrderAllocation.objects.bulk_create(allocations)
+        event_emit(event_type="order.created", aggregate_type="order", aggregate_id=number, payload=_payload(order))
+        # the stock rows last: each hot row is locked from its update to the commit, nothing more
+        direct = [line for line, origin in plan if origin is None]
+        if direct:
+            stock.reservation_create(lines=direct, reference=number, ttl=None)
+        for origin_id, transfer in transfers.items():
+            stock.reservation_create(
+                lines=[line for line, origin in plan if origin is not None and origin.pk == origin_id],
+                reference=transfer.reservation_reference,
+                ttl=None,
+            )
+        if order.total == 0:  # everything paid by points or discounts
+            _after_paid(order, actor=actor, channel=channel)
+    return order
+
+
+def _transfers_for(order: Order, plan, actor) -> dict[int, Transfer]:
+    """One approved customer-order transfer per source location, carrying its reservation."""
+    by_origin: dict[int, list] = defaultdict(list)
+    origins = {}
+    for line, origin in plan:
+        if origin is not None:
+            by_origin[origin.pk].append((line.variant, line.quantity))
+            origins[origin.pk] = origin
+    transfers = {}
+    for origin_id, lines in by_origin.items():
+        transfers[origin_id] = stock.transfer_request(
+            origin=origins[origin_id],
+            destination=order.store,
+            lines=lines,
+            actor=None,
+            kind=Transfer.Kind.CUSTOMER_ORDER,
+            note=_("For order %(number)s") % {"number": order.number},
+            reservation_reference=f"{order.number}:T{origin_id}",
+            approved=True,
+        )
+    return transfers
+
+
+# --- paying -----------------------------------------------------------------------------------------
+
+
+def _store_credit_move(member: Member, amount: Decimal, *, reference: str, actor=None) -> StoreCreditEntry:
+    account, _created = StoreCreditAccount.objects.get_or_create(member=member)
+    account = StoreCreditAccount.objects.select_for_update().get(pk=account.pk)
+    if account.balance + amount < 0:
+        raise ConflictError(
+            _("Store credit holds %(balance)s, not %(amount)s.") % {"balance": account.balance, "amount": -amount},
+            code="insufficient_store_credit",
+            details={"balance": str(account.balance)},
+        )
+    account.balance += amount
+    account.save(update_fields=["balance"])
+    return StoreCreditEntry.objects.create(
+        account=account, amount=amount, balance_after=account.balance, reference=reference, by=_who(actor)
+    )
+
+
+def order_pay(
+    *,
+    order: Order,
+    tenders: list[dict],
+    actor=None,
+    channel=None,
+    idempotency_key: str | None = None,
+) -> Order:
+    """Pays the order in one or several tenders (``[{"tender": "card", "amount": "990", "token": "..."}]``,
+    the amount defaulting to what is due). Cash and store credit are taken at once; gateway tenders are
+    charged outside any transaction, then recorded. Fully paid, the order moves on (paid, then handed
+    over at the counter, ready for pickup, or waiting for a transfer) and earns points. A declined
+    tender is recorded and answered with a 402 ``payment_declined``; what was paid stays paid."""
+    if idempotency_key and Payment.objects.filter(idempotency_key=idempotency_key).exists():
+        return Order.objects.get(pk=order.pk)
+    if actor is not None:
+        ensure_permission(actor, "orders.add_payment")
+    if not tenders:
+        raise ApplicationError(_("Give at least one tender."), code="no_tenders")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status != S.PENDING_PAYMENT:
+            raise ConflictError(
+                _("Order %(number)s is %(status)s and cannot be paid.")
+                % {"number": order.number, "status": OrderStatus(order.status).label},
+                code="order_not_payable",
+                details={"status": order.status},
+            )
+        due = order.total - order.paid_total - _pending_total(order)
+        payments = []
+        for i, item in enumerate(tenders):
+            tender = item.get("tender")
+            if tender not in Tender.values:
+                raise ApplicationError(_("Unknown tender %(t)s.") % {"t": tender}, code="invalid_tender")
+            amount = item.get("amount")
+            amount = due if amount in (None, "") else _money(amount)
+            if amount <= 0 or amount > due:
+                raise BusinessRuleError(
+                    _("Pay between 1 and the %(due)s due.") % {"due": due},
+                    code="invalid_amount",
+                    details={"due": str(due)},
+                )
+            due -= amount
+            payment = Payment.objects.create(
+                order=order,
+                tender=tender,
+                amount=amount,
+                created_by=_who(actor),
+                idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None,
+            )
+            if tender == Tender.STORE_CREDIT:
+                if order.member_id is None:
+                    raise BusinessRuleError(_("Store credit needs a member."), code="member_required")
+                _store_credit_move(order.member, -amount, reference=order.number, actor=actor)
+            if tender not in GATEWAY_TENDERS:
+                payment.status, payment.captured_at = Payment.Status.CAPTURED, timezone.now()
+                payment.save(update_fields=["status", "captured_at"])
+            payments.append((payment, item.get("token", "")))
+    declined = []
+    provider = payment_provider()
+    for payment, token in payments:
+        if payment.tender not in GATEWAY_TENDERS:
+            continue
+        try:
+            result = provider.charge(
+                tender=payment.tender, amount=payment.amount, order_number=order.number, token=token
+            )
+        except Exception as error:
+            result = None
+            failure = f"gateway error: {type(error).__name__}"
+        if result is not None and result.ok:
+            Payment.objects.filter(pk=payment.pk).update(
+                status=Payment.Status.CAPTURED, provider_reference=result.reference, captured_at=timezone.now()
+            )
+        else:
+            failure = failure if result is None else result.error
+            Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure=failure[:200])
+            declined.append({"tender": payment.tender, "amount": str(payment.amount), "error": failure})
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        captured = sum((p.amount for p in order.payments.filter(status=Payment.Status.CAPTURED)), Decimal(0))
+        Order.objects.filter(pk=order.pk).update(paid_total=captured)
+        order.paid_total = captured
+        if order.status == S.PENDING_PAYMENT and captured >= order.total:
+            _after_paid(order, actor=actor, channel=channel)
+        elif order.status == S.CANCELLED and captured > order.refunded_total:
+            _refund_all_captured(order, actor=actor)  # paid while being cancelled: give it back
+    if declined:
+        raise PaymentDeclined(declined)
+    return order
+
+
+class PaymentDeclined(ApplicationError):
+    status_code = 402
+    default_code = "payment_declined"
+
+    def __init__(self, declined: list[dict]):
+        super().__init__(_("The payment was declined."), details={"declined": declined})
+
+
+def _pending_total(order: Order) -> Decimal:
+    return sum((p.amount for p in order.payments.filter(status=Payment.Status.PENDING)), Decimal(0))
+
+
+def _money(value) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except Exception:
+        raise ApplicationError(_("Amounts are numbers."), code="invalid_amount") from None
+    if not amount.is_finite():
+        raise ApplicationError(_("Amounts are numbers."), code="invalid_amount")
+    return money_round(amount)
+
+
+def _after_paid(order: Order, *, actor=None, channel=None) -> None:
+    """The order is paid (inside the caller's transaction, order locked): points, the purchase record,
+    then the next status by fulfilment."""
+    order_set_status(order, S.PAID, actor=actor, channel=channel)
+    lines = list(order.lines.select_related("variant__product__category"))
+    if order.member_id:
+        member = Member.objects.get(pk=order.member_id)
+        try:
+            earned = loyalty.points_for_purchase(
+                member=member,
+                channel=order.channel,
+                lines=[loyalty.PurchaseLine(line.variant, line.net) for line in lines],
+            )
+        except BusinessRuleError:
+            earned = 0  # the brand has no earn rule
+        if earned:
+            member_services.points_earn(member=member, points=earned, reference=order.number, actor=_who(actor))
+            Order.objects.filter(pk=order.pk).update(points_earned=earned)
+            order.points_earned = earned
+        loyalty.purchase_record(
+            member=member,
+            reference=order.number,
+            channel=order.channel,
+            store=order.store,
+            amount=order.total,
+            paid_at=order.paid_at,
+        )
+    if order.fulfilment == Order.Fulfilment.COUNTER:
+        _fulfil(order, Fulfilment.Kind.COUNTER, order.store, {line.pk: line.quantity for line in lines}, actor=actor)
+        order_set_status(order, S.COMPLETED, actor=actor, channel=channel)
+    elif order.fulfilment == Order.Fulfilment.PICKUP:
+        waiting = OrderAllocation.objects.filter(line__order=order, transfer__isnull=False).exists()
+        order_set_status(
+            order,
+            S.FULFILLING if waiting else S.READY_FOR_PICKUP,
+            actor=actor,
+            channel=channel,
+            event={"pickup_code": order.pickup_code} if not waiting else None,
+        )
+
+
+# --- fulfilment -------------------------------------------------------------------------------------
+
+
+def _fulfil(order: Order, kind: str, location: Location, quantities: dict[int, int], *, actor=None, tracking=""):
+    """Consumes the order's reservation at ``location`` for ``quantities`` ({line id: n}) and records
+    the fulfilment with the lots that left."""
+    lines = {line.pk: line for line in order.lines.select_for_update().select_related("variant__product")}
+    unknown = set(quantities) - set(lines)
+    if unknown:
+        raise BusinessRuleError(
+            _("These lines are not on the order."), code="unknown_line", details={"lines": sorted(unknown)}
+        )
+    allocations = list(
+        OrderAllocation.objects.select_for_update().filter(line__order=order, location=location).order_by("pk")
+    )
+    stock_lines, takes = [], []
+    for line_id, quantity in sorted(quantities.items()):
+        line = lines[line_id]
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise ApplicationError(_("Quantities are whole numbers of 1 or more."), code="invalid_quantity")
+        open_here = sum(a.quantity - a.fulfilled for a in allocations if a.line_id == line_id)
+        if quantity > open_here:
+            raise ConflictError(
+                _("%(sku)s: %(n)d can be handed over from %(loc)s, not %(asked)d.")
+                % {"sku": line.sku, "n": open_here, "loc": location.code, "asked": quantity},
+                code="nothing_to_fulfil",
+                details={"sku": line.sku, "open": open_here},
+            )
+        stock_lines.append(StockLine(line.variant, location, quantity))
+        left = quantity
+        for allocation in allocations:
+            if allocation.line_id != line_id or left == 0:
+                continue
+            take = min(allocation.quantity - allocation.fulfilled, left)
+            if take:
+                takes.append((allocation.pk, take))
+                left -= take
+        line.fulfilled_quantity += quantity
+    movements = stock.reservation_consume(reference=order.number, actor=_who(actor), only=stock_lines)
+    for allocation_id, take in takes:
+        OrderAllocation.objects.filter(pk=allocation_id).update(fulfilled=F("fulfilled") + take)
+    OrderLine.objects.bulk_update([lines[i] for i in quantities], ["fulfilled_quantity"])
+    fulfilment = Fulfilment.objects.create(
+        order=order, kind=kind, location=location, tracking=tracking[:60], by=_who(actor)
+    )
+    lots: dict[int, list] = defaultdict(list)
+    for movement in movements:
+        if movement.lot_id:
+            lots[movement.variant_id].append([movement.lot.code, -movement.quantity])
+    FulfilmentLine.objects.bulk_create(
+        [
+            FulfilmentLine(
+                fulfilment=fulfilment, line=lines[line_id], quantity=q, lots=lots.get(lines[line_id].variant_id, [])
+            )
+            for line_id, q in quantities.items()
+        ]
+    )
+    return fulfilment
+
+
+def _all_fulfilled(order: Order) -> bool:
+    return not order.lines.filter(fulfilled_quantity__lt=F("quantity")).exists()
+
+
+@transaction.atomic
+def order_ship(
+    *, order: Order, location: Location, quantities: dict[int, int] | None = None, tracking: str = "", actor=None
+) -> Fulfilment:
+    """A shipment leaves ``location`` (a warehouse, or a store shipping for the web: 門市出貨) with
+    ``quantities`` ({line id: n}; by default all the order holds there)."""
+    if actor is not None:
+        ensure_permission(actor, "orders.add_fulfilment")
+        ensure_store_allowed(actor, location.pk)
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.fulfilment != Order.Fulfilment.SHIP or order.status not in (S.PAID, S.FULFILLING):
+        raise ConflictError(
+            _("This order is not waiting to be shipped."), code="not_shippable", details={"status": order.status}
+        )
+    quantities = quantities or _open_at(order, location)
+    if not quantities:
+        raise ConflictError(
+            _("Nothing of this order is held at %(loc)s.") % {"loc": location.code}, code="nothing_to_fulfil"
+        )
+    fulfilment = _fulfil(order, Fulfilment.Kind.SHIPMENT, location, quantities, actor=actor, tracking=tracking)
+    if _all_fulfilled(order):
+        if order.status == S.PAID:
+            order_set_status(order, S.FULFILLING, actor=actor)
+        order_set_status(order, S.COMPLETED, actor=actor, event={"shipment": fulfilment.pk})
+    elif order.status == S.PAID:
+        order_set_status(order, S.FULFILLING, actor=actor, event={"shipment": fulfilment.pk})
+    return fulfilment
+
+
+def _open_at(order: Order, location: Location) -> dict[int, int]:
+    out: dict[int, int] = defaultdict(int)
+    for line_id, quantity, fulfilled in OrderAllocation.objects.filter(
+        line__order=order, location=location, transfer__isnull=True
+    ).values_list("line_id", "quantity", "fulfilled"):
+        if quantity > fulfilled:
+            out[line_id] += quantity - fulfilled
+    return dict(out)
+
+
+@transaction.atomic
+def order_pickup(
+    *, order: Order, actor, quantities: dict[int, int] | None = None, pickup_code: str | None = None
+) -> Fulfilment:
+    """A pickup batch handed over at the order's store (all that is left, or ``quantities``: several
+    batches are fine, 分批取貨). With ``pickup_code`` given it must match."""
+    ensure_permission(actor, "orders.add_fulfilment")
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    ensure_store_allowed(actor, order.store_id)
+    if order.fulfilment != Order.Fulfilment.PICKUP or order.status != S.READY_FOR_PICKUP:
+        raise ConflictError(
+            _("Order %(number)s is not ready for pickup.") % {"number": order.number},
+            code="not_ready_for_pickup",
+            details={"status": order.status},
+        )
+    if pickup_code is not None and not secrets.compare_digest(str(pickup_code), order.pickup_code):
+        raise BusinessRuleError(_("The pickup code does not match."), code="wrong_pickup_code")
+    store = Location.objects.get(pk=order.store_id)
+    quantities = quantities or _open_at(order, store)
+    fulfilment = _fulfil(order, Fulfilment.Kind.PICKUP, store, quantities, actor=actor)
+    if _all_fulfilled(order):
+        order_set_status(order, S.COMPLETED, actor=actor, event={"pickup": fulfilment.pk})
+    else:
+        event_emit(
+            event_type="order.picked_up_in_part",
+            aggregate_type="order",
+            aggregate_id=order.number,
+            payload=_payload(order, pickup=fulfilment.pk),
+        )
+    return fulfilment
+
+
+def on_transfer_received(sender, transfer: Transfer, actor=None, **kwargs) -> None:
+    """A customer-order transfer arrived at the pickup store (inside the receipt's transaction): the
+    units are held there for the order, and the order is ready for pickup once nothing else is on
+    its way. Units that did not arrive stay waiting (the store manager sees them)."""
+    if transfer.kind != Transfer.Kind.CUSTOMER_ORDER:
+        return
+    allocations = list(
+        OrderAllocation.objects.select_for_update()
+        .filter(transfer=transfer)
+        .select_related("line__variant", "line__order")
+        .order_by("pk")
+    )
+    if not allocations:
+        return
+    order = Order.objects.select_for_update().get(pk=allocations[0].line.order_id)
+    received = dict(transfer.lines.values_list("variant_id", "quantity_received"))
+    store = transfer.destination
+    if order.status in (S.CANCELLED,):
+        return  # the goods simply join the store's stock
+    holding = []
+    for allocation in allocations:
+        arrived = min(allocation.quantity, received.get(allocation.line.variant_id, 0))
+        received[allocation.line.variant_id] = received.get(allocation.line.variant_id, 0) - arrived
+        if arrived:
+            holding.append(StockLine(allocation.line.variant, store, arrived))
+            if arrived == allocation.quantity:
+                OrderAllocation.objects.filter(pk=allocation.pk).update(location=store, transfer=None)
+            else:
+                OrderAllocation.objects.filter(pk=allocation.pk).update(quantity=allocation.quantity - arrived)
+                OrderAllocation.objects.create(line=allocation.line, location=store, quantity=arrived)
+    if holding:
+        stock.reservation_create(lines=holding, reference=order.number, ttl=None)
+    waiting = OrderAllocation.objects.filter(line__order=order, transfer__isnull=False).exists()
+    if not waiting and order.status == S.FULFILLING:
+        order_set_status(order, S.READY_FOR_PICKUP, actor=actor, event={"pickup_code": order.pickup_code})
+
+
+# --- cancelling -------------------------------------------------------------------------------------
+
+
+def order_cancel(*, order: Order, actor=None, channel=None, reason: str = "") -> Order:
+    """Cancels an order nothing of which has left yet: the stock held (and transfers not yet shipped)
+    is released, the coupon given back per its campaign, redeemed points given back and earned points
+    taken back, and what was paid refunded to the tenders it came from."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if actor is not None:
+            ensure_permission(actor, "orders.change_order")
+            if order.store_id:
+                ensure_store_allowed(actor, order.store_id)
+        if order.lines.filter(fulfilled_quantity__gt=0).exists():
+            raise ConflictError(
+                _("Part of order %(number)s was handed over already: return it instead.") % {"number": order.number},
+                code="already_fulfilled",
+            )
+        order_set_status(order, S.CANCELLED, actor=actor, channel=channel, note=reason)
+        _release_everything(order, actor=actor)
+        _refund_all_captured(order, actor=actor)
+    _send_refunds(order)
+    order.refresh_from_db()
+    return order
+
+
+def _release_everything(order: Order, *, actor=None) -> None:
+    stock.reservation_release(reference=order.number)
+    for transfer in Transfer.objects.filter(reservation_reference__startswith=f"{order.number}:T"):
+        stock.reservation_release(reference=transfer.reservation_reference)
+        if transfer.status in (Transfer.Status.REQUESTED, Transfer.Status.APPROVED):
+            stock.transfer_cancel(transfer=transfer, actor=None, reason=_("order cancelled"))
+    coupon_services.coupon_reinstate(reference=order.number)
+    if order.member_id:
+        member = Member.objects.get(pk=order.member_id)
+        member = Member.objects.get(pk=member.merged_into_id or member.pk)
+        if member.status == Member.Status.ACTIVE:
+            member_services.points_reverse(member=member, reference=order.number, actor=_who(actor))
+        if order.paid_at and order.total > 0:
+            from members.models import Purchase
+
+            purchase = Purchase.objects.filter(reference=order.number).first()
+            if purchase and purchase.net > 0:
+                loyalty.purchase_refund(reference=order.number, amount=purchase.net)
+
+
+def _refund_all_captured(order: Order, *, actor=None, ret: Return | None = None) -> None:
+    payments = list(order.payments.select_for_update().filter(status=Payment.Status.CAPTURED).order_by("pk"))
+    total = Decimal(0)
+    for payment in payments:
+        left = payment.amount - payment.refunded_amount
+        if left > 0:
+            _refund_payment(order, payment, left, actor=actor, ret=ret)
+            total += left
+    if total:
+        Order.objects.filter(pk=order.pk).update(refunded_total=F("refunded_total") + total)
+
+
+def _refund_payment(order: Order, payment: Payment, amount: Decimal, *, actor=None, ret=None) -> Refund:
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+    done = payment.tender not in GATEWAY_TENDERS
+    if payment.tender == Tender.STORE_CREDIT:
+        _store_credit_move(order.member, amount, reference=ret.number if ret else order.number, actor=actor)
+    return Refund.objects.create(
+        order=order,
+        ret=ret,
+        payment=payment,
+        tender=payment.tender,
+        amount=amount,
+        status=Refund.Status.DONE if done else Refund.Status.PENDING,
+        created_by=_who(actor),
+    )
+
+
+def _send_refunds(order: Order) -> None:
+    """Sends the order's pending gateway refunds (after the commit); a failure stays pending for the
+    retry job."""
+    provider = payment_provider()
+    for refund in Refund.objects.filter(
+        order=order, status__in=[Refund.Status.PENDING, Refund.Status.FAILED]
+    ).select_related("payment"):
+        try:
+            result = provider.refund(
+                tender=refund.tender, amount=refund.amount, charge_reference=refund.payment.provider_reference
+            )
+        except Exception:
+            result = None
+        if result is not None and result.ok:
+            Refund.objects.filter(pk=refund.pk).update(
+                status=Refund.Status.DONE, provider_reference=result.reference, attempts=F("attempts") + 1
+            )
+        else:
+            Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.FAILED, attempts=F("attempts") + 1)
+
+
+def refunds_retry() -> int:
+    """Beat job: sends refunds the gateway failed earlier."""
+    orders = Order.objects.filter(refunds__status__in=[Refund.Status.PENDING, Refund.Status.FAILED]).distinct()
+    count = 0
+    for order in orders:
+        _send_refunds(order)
+        count += 1
+    return count
+
+
+def orders_cancel_unpaid(*, now=None) -> int:
+    """Beat job: cancels orders still unpaid after ``ORDER_PAYMENT_MINUTES``, giving back stock,
+    coupon and points. One order per transaction, skipping orders being paid right now."""
+    now = now or timezone.now()
+    cancelled = 0
+    for pk in list(Order.objects.filter(status=S.PENDING_PAYMENT, pay_by__lt=now).values_list("pk", flat=True)[:1000]):
+        with transaction.atomic():
+            order = Order.objects.select_for_update(skip_locked=True).filter(pk=pk, status=S.PENDING_PAYMENT).first()
+            if order is None or order.payments.filter(status=Payment.Status.PENDING).exists():
+                continue  # being paid now: the payment decides
+            order_set_status(order, S.CANCELLED, note=_("not paid in time"))
+            _release_everything(order)
+            _refund_all_captured(order)
+        _send_refunds(order)
+        cancelled += 1
+    return cancelled
+
+
+def pickups_expire(*, now=None) -> int:
+    """Beat job: orders ready for pickup longer than ``ORDER_PICKUP_DAYS`` and not collected at all
+    are cancelled (the stock goes back on the store's shelf, the money back to the customer)."""
+    now = now or timezone.now()
+    due = now - timedelta(days=settings.ORDER_PICKUP_DAYS)
+    count = 0
+    for pk in list(
+        Order.objects.filter(status=S.READY_FOR_PICKUP, ready_at__lt=due).values_list("pk", flat=True)[:1000]
+    ):
+        order = Order.objects.get(pk=pk)
+        if order.lines.filter(fulfilled_quantity__gt=0).exists():
+            continue  # partly collected: the store manager settles the rest (return of the remainder)
+        order_cancel(order=order, reason=_("not collected in time"))
+        count += 1
+    return count
+
+
+# --- returns ----------------------------------------------------------------------------------------
+
+
+def _share(total: int | Decimal, part: int, whole: int):
+    """What ``part`` of ``whole`` units carry of ``total``: money rounded, points floored; all of it
+    when ``part == whole``."""
+    if part >= whole:
+        return total
+    if isinstance(total, int):
+        return total * part // whole
+    return money_round(total * part / whole)
+
+
+def _earned_per_line(order: Order, lines: list[OrderLine]) -> dict[int, int]:
+    nets = [line.net for line in lines]
+    parts = pricing.allocate(Decimal(order.points_earned), nets) if order.points_earned else [Decimal(0)] * len(lines)
+    return {line.pk: int(part) for line, part in zip(lines, parts, strict=True)}
+
+
+def return_create(
+    *,
+    order: Order,
+    lines: list[dict],
+    channel: SalesChannel,
+    store: Location | None = None,
+    refund_to: str = Return.RefundTo.ORIGINAL,
+    reason: str = "",
+    actor=None,
+    idempotency_key: str | None = None,
+) -> Return:
+    """Takes back ``lines`` ([{"line": id, "quantity": n, "disposition": "restock"|"damaged",
+    "location": Location?}]) through any channel: an online order returned in a store is fine. Refunds
+    exactly what those units cost after every discount (never more than paid for the line), to the
+    original tenders or to store credit; restocks or writes off; gives back the points redeemed on them
+    and takes back the points they earned; gives the coupon back when the whole order comes back.
+    The order's lines are locked, so two returns of the same line cannot both take the last unit."""
+    if idempotency_key:
+        existing = Return.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if actor is not None:
+        ensure_permission(actor, "orders.add_return")
+        if store is not None:
+            ensure_store_allowed(actor, store.pk)
+    if refund_to not in Return.RefundTo.values:
+        raise ApplicationError(_("Refund to the original tenders or to store credit."), code="invalid_refund_to")
+    if not lines:
+        raise ApplicationError(_("Give at least one line to return."), code="no_lines")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status not in (S.COMPLETED, S.PARTIALLY_RETURNED):
+            raise ConflictError(
+                _("Order %(number)s cannot be returned while it is %(status)s.")
+                % {"number": order.number, "status": OrderStatus(order.status).label},
+                code="not_returnable",
+                details={"status": order.status},
+            )
+        if refund_to == Return.RefundTo.STORE_CREDIT and order.member_id is None:
+            raise BusinessRuleError(_("Store credit needs a member."), code="member_required")
+        order_lines = {
+            line.pk: line for line in order.lines.select_for_update().select_related("variant").order_by("pk")
+        }
+        earned = _earned_per_line(order, list(order_lines.values()))
+        number = f"{order.number}-R{order.returns.count() + 1}"
+        ret = Return.objects.create(
+            order=order,
+            number=number,
+            channel=channel,
+            store=store,
+            refund_to=refund_to,
+            amount=0,
+            reason=reason[:200],
+            idempotency_key=idempotency_key,
+            created_by=_who(actor),
+        )
+        amount, give_back, take_back = Decimal(0), 0, 0
+        seen = set()
+        rows = []
+        for item in lines:
+            line = order_lines.get(item.get("line"))
+            quantity = item.get("quantity")
+            if line is None or line.pk in seen:
+                raise BusinessRuleError(
+                    _("Each line of the order once."), code="unknown_line", details={"line": item.get("line")}
+                )
+            seen.add(line.pk)
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+                raise ApplicationError(_("Quantities are whole numbers of 1 or more."), code="invalid_quantity")
+            returnable = line.fulfilled_quantity - line.returned_quantity
+            if quantity > returnable:
+                raise ConflictError(
+                    _("%(sku)s: %(n)d can be returned, not %(asked)d.")
+                    % {"sku": line.sku, "n": returnable, "asked": quantity},
+                    code="return_exceeds_bought",
+                    details={"sku": line.sku, "returnable": returnable},
+                )
+            disposition = item.get("disposition") or ReturnLine.Disposition.RESTOCK
+            if disposition not in ReturnLine.Disposition.values:
+                raise ApplicationError(_("Restock or damaged."), code="invalid_disposition")
+            location = item.get("location") or store
+            if location is None:
+                raise ApplicationError(_("Say where the goods go back to."), code="location_required")
+            after = line.returned_quantity + quantity
+            money = _share(line.net, after, line.quantity) - line.refunded_amount
+            money = max(Decimal(0), min(money, line.net - line.refunded_amount))
+            give = _share(line.points_redeemed, after, line.quantity) - _share(
+                line.points_redeemed, line.returned_quantity, line.quantity
+            )
+            take = _share(earned[line.pk], after, line.quantity) - _share(
+                earned[line.pk], line.returned_quantity, line.quantity
+            )
+            amount += money
+            give_back += give
+            take_back += take
+            line.returned_quantity = after
+            line.refunded_amount += money
+            rows.append(
+                ReturnLine(
+                    ret=ret, line=line, quantity=quantity, amount=money, disposition=disposition, location=location
+                )
+            )
+            if disposition == ReturnLine.Disposition.RESTOCK:
+                stock.stock_return(
+                    variant=line.variant, location=location, quantity=quantity, actor=_who(actor), reference=number
+                )
+        ReturnLine.objects.bulk_create(rows)
+        OrderLine.objects.bulk_update([order_lines[pk] for pk in seen], ["returned_quantity", "refunded_amount"])
+        ret.amount, ret.points_given_back, ret.points_taken_back = amount, give_back, take_back
+        ret.save(update_fields=["amount", "points_given_back", "points_taken_back"])
+        everything_back = all(line.returned_quantity == line.quantity for line in order_lines.values())
+        if order.member_id:
+            member = Member.objects.get(pk=order.member_id)
+            member = Member.objects.get(pk=member.merged_into_id or member.pk)
+            member_services.points_return(
+                member=member, reference=number, give_back=give_back, take_back=take_back, actor=_who(actor)
+            )
+            if amount > 0:
+                loyalty.purchase_refund(reference=order.number, amount=amount)
+        if everything_back:
+            coupon_services.coupon_reinstate(reference=order.number)
+        if amount > 0:
+            if refund_to == Return.RefundTo.STORE_CREDIT:
+                _store_credit_move(order.member, amount, reference=number, actor=actor)
+                Refund.objects.create(
+                    order=order,
+                    ret=ret,
+                    tender=Tender.STORE_CREDIT,
+                    amount=amount,
+                    status=Refund.Status.DONE,
+                    created_by=_who(actor),
+                )
+            else:
+                _refund_spread(order, amount, actor=actor, ret=ret)
+            Order.objects.filter(pk=order.pk).update(refunded_total=F("refunded_total") + amount)
+        order_set_status(
+            order,
+            S.RETURNED if everything_back else S.PARTIALLY_RETURNED,
+            actor=actor,
+            channel=channel,
+            event={
+                "return": number,
+                "refunded": amount,
+                "lines": [{"sku": r.line.sku, "quantity": r.quantity, "amount": r.amount} for r in rows],
+            },
+        )
+    _send_refunds(order)
+    return ret
+
+
+def _refund_spread(order: Order, amount: Decimal, *, actor=None, ret=None) -> None:
+    """Gives ``amount`` back over the captured payments, the last taken first (store credit and
+    gateway tenders before cash), never more than each received."""
+    payments = list(order.payments.select_for_update().filter(status=Payment.Status.CAPTURED).order_by("-pk"))
+    left = amount
+    for payment in payments:
+        room = payment.amount - payment.refunded_amount
+        take = min(room, left)
+        if take > 0:
+            _refund_payment(order, payment, take, actor=actor, ret=ret)
+            left -= take
+        if left == 0:
+            return
+    if left > 0:
+        raise ConflictError(_("More would be refunded than was paid."), code="refund_exceeds_paid")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
-from omo.demo.member_seed import seed_loyalty
+from omo.demo.member_seed import seed_loyalty, seed_members
 from omo.org import services as org
 from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
@@ -78,8 +78,8 @@ class SeedResult:
     channel_keys: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # logins that existed before the seed, left as they were
 
-    def count(self, what: str) -> None:
-        self.created[what] = self.created.get(what, 0) + 1
+    def count(self, what: str, n: int = 1) -> None:
+        self.created[what] = self.created.get(what, 0) + n
 
 
 @transaction.atomic
@@ -156,4 +156,5 @@ def seed_demo() -> SeedResult:
             if (store_code, code) not in existing_registers:
                 register_create(actor=None, store=locations[store_code], code=code, name=name)
                 result.count("registers")
+    seed_members(result)
     return result

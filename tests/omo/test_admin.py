@@ -10,7 +10,7 @@ from omo.org.models import ChannelCredential, StaffProfile, User
 from omo.org.roles import Role
 from tests.factories import SalesChannelFactory, make_staff
 
-PROJECT_APPS = {"org", "catalog", "inventory", "members", "orders", "pos", "attribution"}
+PROJECT_APPS = {"core", "events", "org", "catalog", "inventory", "members", "orders", "pos", "attribution"}
 
 
 def project_models():

@@ -1,14 +1,42 @@
+import re
+from collections import defaultdict
+from datetime import datetime, time
+from decimal import Decimal
 from io import StringIO
 
+import phonenumbers
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, reset_queries
+from django.db.models import Count, F, Q, Sum
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from catalog.models import Variant
 from inventory.models import LotStock, StockLevel, StockMovement
+from members.models import (
+    Coupon,
+    CouponCampaign,
+    CouponRedemption,
+    Identity,
+    Member,
+    MemberTier,
+    PointsEntry,
+    PointsLot,
+    Purchase,
+    ReferralReward,
+    Tier,
+    TierChange,
+    WalletCoupon,
+)
+from members.segments import OMO_SEGMENTS, segment_members
+from members.services import default_points_expiry
+from omo.demo.member_seed import seed_members
 from omo.org.access import roles_of
-from omo.org.models import Location, StaffProfile, User
+from omo.org.models import REFERRAL_CODE_ALPHABET, Location, SalesChannel, StaffProfile, User
 from pos.models import Register
 
 
@@ -36,13 +64,26 @@ def seed() -> str:
     return out.getvalue()
 
 
-def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api):
+def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, monkeypatch):
+    member_queries = CaptureQueriesContext(connection)
+
+    def seed_members_counted(result):
+        reset_queries()  # the log keeps the last 9,000 queries and the rest of the seed fills it
+        with member_queries:
+            seed_members(result)
+
+    monkeypatch.setattr("omo.demo.seed.seed_members", seed_members_counted)
+
     output = seed()
 
     assert (
         "created 7 locations, 24 staff, 4 channels, 3 channel keys, 3 tiers, 1 earn rules, 36 products, "
-        "306 SKUs, 2 goods receipts, 5 transfers, 10 registers" in output
+        "306 SKUs, 2 goods receipts, 5 transfers, 10 registers, 3000 members, 8516 purchases, 2 coupon campaigns."
+        in output
     )
+    # about 30,000 member rows written in batches of 1,000: no query per member
+    assert len(member_queries) < 120
+    assert_demo_members()
     stores = Location.objects.filter(kind="store")
     assert stores.count() == 5
     assert len(set(stores.values_list("city", flat=True))) == 5
@@ -96,3 +137,84 @@ def test_seed_leaves_a_login_made_before_it_alone(db):
     assert not StaffProfile.objects.filter(user__username="admin").exists()
     assert StaffProfile.objects.count() == 23
     assert "created nothing" in seed()
+
+
+def assert_demo_members() -> None:
+    """The demo members hold together the way the services keep them."""
+    today, now = timezone.localdate(), timezone.now()
+    members = list(Member.objects.values("pk", "member_no", "phone", "email", "referral_code", "points_balance"))
+    assert len(members) == 3000
+    assert all(re.fullmatch(r"M\d{9}", m["member_no"]) for m in members)
+    assert all(re.fullmatch(r"\+8869\d{8}", m["phone"]) for m in members)
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(m["phone"])) for m in members[::10])
+    assert all(m["email"] == m["email"].lower() for m in members if m["email"])
+    assert all(re.fullmatch(f"[{REFERRAL_CODE_ALPHABET}]{{8}}", m["referral_code"]) for m in members)
+    line_ids = Identity.objects.filter(provider=Identity.Provider.LINE).values_list("external_id", flat=True)
+    assert all(re.fullmatch(r"U[0-9a-f]{32}", external_id) for external_id in line_ids)
+
+    # points: balance == ledger == open lots for every member, balance_after running in id order
+    balances = {m["pk"]: m["points_balance"] for m in members}
+    ledger = dict(PointsEntry.objects.values("member").annotate(s=Sum("points")).values_list("member", "s"))
+    lots = dict(PointsLot.objects.values("member").annotate(s=Sum("remaining")).values_list("member", "s"))
+    assert {pk: b for pk, b in balances.items() if b} == {pk: s for pk, s in ledger.items() if s}
+    assert {pk: b for pk, b in balances.items() if b} == {pk: s for pk, s in lots.items() if s}
+    running = defaultdict(int)
+    for member_id, points, balance_after in PointsEntry.objects.order_by("id").values_list(
+        "member", "points", "balance_after"
+    ):
+        running[member_id] += points
+        assert balance_after == running[member_id] >= 0
+    assert not PointsLot.objects.filter(expires_on__lt=today, remaining__gt=0).exists()
+    for created_at, expires_on in PointsLot.objects.values_list("created_at", "expires_on"):
+        assert expires_on == default_points_expiry(timezone.localtime(created_at).date())
+    assert PointsEntry.objects.filter(kind=PointsEntry.Kind.REDEEM).exists()
+
+    # purchases: POS rows at a store, online rows not; store-only, online-only and both
+    assert not Purchase.objects.filter(channel__kind=SalesChannel.Kind.POS, store=None).exists()
+    assert not Purchase.objects.filter(channel__kind__in=SalesChannel.ONLINE_KINDS).exclude(store=None).exists()
+    assert not Purchase.objects.filter(Q(paid_at__gt=now) | Q(paid_at__lt=now - relativedelta(months=14))).exists()
+    assert not Purchase.objects.exclude(refunded=0).exists()
+    segments = {omo: segment_members({"omo": omo}).count() for omo in OMO_SEGMENTS}
+    assert segments == {"store_only": 1137, "online_only": 678, "both": 744, "none": 441}
+
+    # tiers: the one the rolling 12-month net spend reaches, with one history row saying so
+    since = timezone.make_aware(datetime.combine(today - relativedelta(months=12), time()))
+    spend = dict(
+        Purchase.objects.filter(paid_at__gte=since)
+        .values("member")
+        .annotate(s=Sum(F("amount") - F("refunded")))
+        .values_list("member", "s")
+    )
+    tiers = list(Tier.objects.order_by("rank"))
+    states = {s.member_id: s for s in MemberTier.objects.select_related("tier")}
+    changes = {c.member_id: c for c in TierChange.objects.all()}
+    assert len(changes) == TierChange.objects.count() == len(states) == 3000
+    for pk in balances:
+        reached = [t for t in tiers if t.min_spend_12m <= spend.get(pk, Decimal(0))][-1]
+        assert states[pk].tier == reached
+        assert states[pk].valid_until == (
+            today + relativedelta(months=reached.validity_months) if reached.rank > 0 else None
+        )
+        assert (changes[pk].from_tier_id, changes[pk].to_tier_id) == (None, reached.pk)
+        assert changes[pk].spend_12m == spend.get(pk, 0)
+    assert {s.tier.code for s in states.values()} == {"MEMBER", "SILVER", "GOLD"}
+
+    # coupons: use counts agree with the redemptions
+    assert Coupon.objects.get(code="WELCOME100").member is None
+    for coupon in Coupon.objects.annotate(
+        used=Count("redemptions", filter=Q(redemptions__status=CouponRedemption.Status.REDEEMED))
+    ):
+        assert coupon.times_used == coupon.used
+        assert coupon.max_uses is None or coupon.times_used <= coupon.max_uses
+    for campaign in CouponCampaign.objects.annotate(used=Sum("coupons__times_used")):
+        assert campaign.redeemed_count == campaign.used
+    unique = Coupon.objects.exclude(member=None)
+    assert WalletCoupon.objects.filter(coupon__in=unique, member=F("coupon__member")).count() == unique.count()
+    assert WalletCoupon.objects.count() > 300
+    assert not CouponRedemption.objects.exclude(reference__in=Purchase.objects.values("reference")).exists()
+
+    # referrals: a member who joined earlier, rewarded on the new member's first order
+    referred = Member.objects.exclude(referred_by=None)
+    assert referred.count() > 50
+    assert not referred.filter(referred_by__created_at__gte=F("created_at")).exists()
+    assert ReferralReward.objects.count() == referred.filter(purchases__isnull=False).distinct().count()

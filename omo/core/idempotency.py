@@ -1,0 +1,138 @@
+"""``Idempotency-Key`` for POST requests that create or move money or stock (orders, payments,
+returns).
+
+- The same key with the same request answers what the first request answered (a retry after a
+  timeout never places a second order); the answer carries ``Idempotent-Replayed: true``.
+- The same key with a different request is a 422 ``idempotency_key_reused``.
+- A duplicate arriving while the first is still running is a 409 ``idempotency_in_progress``: a
+  PostgreSQL advisory lock on the key is held for the length of the first request.
+- Answers below 500 are kept (``IDEMPOTENCY_KEEP_HOURS``, 48 by default, at least 24), except the
+  transient 409/423/429 (stock short, a concurrent change): those and a 5xx can be retried with the
+  same key. Keys are per caller (channel key or staff user).
+
+Services that the decorated views call are idempotent on their own too (an order remembers the key it
+was placed with), so even a crash between the commit and saving the answer cannot double anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework.response import Response
+
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
+from omo.core.models import IdempotencyKey
+
+HEADER = "HTTP_IDEMPOTENCY_KEY"
+# Answers that depend on the moment (stock short, a concurrent change, too many requests) are not kept:
+# a retry with the same key tries again.
+TRANSIENT = {409, 423, 429}
+
+
+def _scope(request) -> str:
+    credential = getattr(request, "auth", None)
+    channel = getattr(credential, "channel", None)
+    if channel is not None:
+        return f"channel:{channel.pk}"
+    return f"user:{request.user.pk}"
+
+
+def _fingerprint(request) -> str:
+    body = json.dumps(request.data, sort_keys=True, default=str, ensure_ascii=False)
+    member = request.META.get("HTTP_X_MEMBER_TOKEN", "")
+    raw = f"{request.method} {request.path}\n{member}\n{body}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class _KeyLock:
+    """A session-level advisory lock on (scope, key), tried without waiting."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.held = False
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [self.name])
+                self.held = cursor.fetchone()[0]
+            if not self.held:
+                raise ConflictError(
+                    _("A request with this Idempotency-Key is still being processed; retry shortly."),
+                    code="idempotency_in_progress",
+                )
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self.name])
+        return False
+
+
+def idempotent(view_method):
+    """Decorates an APIView's ``post``: the header is required, and the answer is kept per key."""
+
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.META.get(HEADER, "").strip()
+        if not key:
+            raise ApplicationError(
+                _("Send an Idempotency-Key header (a unique value per operation, e.g. a UUID)."),
+                code="idempotency_key_required",
+            )
+        if len(key) > 255:
+            raise ApplicationError(_("An Idempotency-Key has at most 255 characters."), code="invalid_idempotency_key")
+        scope, fingerprint = _scope(request), _fingerprint(request)
+        with _KeyLock(f"omo-idem:{scope}:{key}"):
+            kept = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+            if kept is not None:
+                if kept.request_hash != fingerprint:
+                    raise BusinessRuleError(
+                        _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
+                    )
+                response = Response(kept.response_body, status=kept.response_status)
+                response["Idempotent-Replayed"] = "true"
+                return response
+            request.idempotency_key = f"{scope}:{key}"
+            try:
+                response = view_method(self, request, *args, **kwargs)
+            except ApplicationError as error:
+                response = Response(error.as_dict(), status=error.status_code)
+            if response.status_code < 500 and response.status_code not in TRANSIENT:
+                try:
+                    with transaction.atomic():
+                        IdempotencyKey.objects.create(
+                            scope=scope,
+                            key=key,
+                            request_hash=fingerprint,
+                            method_path=f"{request.method} {request.path}"[:300],
+                            response_status=response.status_code,
+                            response_body=_plain(response.data),
+                        )
+                except IntegrityError:
+                    pass  # SQLite, no advisory lock: a concurrent twin kept its answer first
+            return response
+
+    return wrapper
+
+
+def _plain(data):
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def idempotency_keys_purge(*, now=None) -> int:
+    """Deletes kept answers older than ``IDEMPOTENCY_KEEP_HOURS`` (beat job)."""
+    now = now or timezone.now()
+    hours = max(int(getattr(settings, "IDEMPOTENCY_KEEP_HOURS", 48)), 24)
+    deleted, _rows = IdempotencyKey.objects.filter(created_at__lt=now - timedelta(hours=hours)).delete()
+    return deleted

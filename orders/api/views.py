@@ -1,0 +1,582 @@
+"""Orders over HTTP, for frontends (channel key, with the member's ``X-Member-Token`` when logged in) and
+for staff (the POS, endless aisle, shipping, pickup and returns at their store). Every POST that moves
+money or stock takes an ``Idempotency-Key``. A frontend sees only its own channel's orders (and, with a
+member token, that member's orders from every channel); staff see their store's."""
+
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members.api.views import IsMember
+from members.auth import member_from_token
+from members.models import Member
+from omo.core.errors import ApplicationError, NotFoundError
+from omo.core.idempotency import idempotent
+from omo.org.access import scope_to_user
+from omo.org.api.permissions import IsStaff, IsStaffOrChannel, is_channel_request
+from omo.org.models import Location, SalesChannel
+from omo.org.selectors import resolve_locations
+from orders import pricing, selectors, services
+from orders.models import Order, OrderLine, Return
+
+# --- serializers ------------------------------------------------------------------------------------
+
+
+class SkuQuantitySerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=40)
+    quantity = serializers.IntegerField(min_value=1, max_value=pricing.MAX_QUANTITY)
+
+
+class DiscountSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    label = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class QuoteLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="variant.sku")
+    quantity = serializers.IntegerField()
+    list_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    net = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax = serializers.DecimalField(max_digits=14, decimal_places=2)
+    points = serializers.IntegerField(help_text="Points redeemed on this line.")
+    discounts = DiscountSerializer(many=True)
+
+
+class CouponResultSerializer(serializers.Serializer):
+    applies = serializers.BooleanField()
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    reasons = serializers.ListField(child=serializers.DictField())
+
+
+class QuoteSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    lines = QuoteLineSerializer(many=True)
+    discounts = DiscountSerializer(many=True, source="summary")
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
+    coupon = CouponResultSerializer(allow_null=True)
+    points_redeemed = serializers.IntegerField()
+    points_value = serializers.DecimalField(max_digits=14, decimal_places=2)
+    points_to_earn = serializers.IntegerField()
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    discounts = DiscountSerializer(many=True)
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "quantity",
+            "list_price",
+            "unit_price",
+            "discount",
+            "net",
+            "tax",
+            "points_redeemed",
+            "fulfilled_quantity",
+            "returned_quantity",
+            "refunded_amount",
+            "discounts",
+        ]
+
+
+class PaymentSerializer(serializers.Serializer):
+    tender = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    status = serializers.CharField()
+    refunded_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class HistorySerializer(serializers.Serializer):
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    at = serializers.DateTimeField()
+    note = serializers.CharField()
+
+
+class FulfilmentSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    location = serializers.CharField(source="location.code")
+    tracking = serializers.CharField()
+    at = serializers.DateTimeField()
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, fulfilment) -> list[dict]:
+        return [{"sku": fl.line.sku, "quantity": fl.quantity, "lots": fl.lots} for fl in fulfilment.lines.all()]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    channel = serializers.CharField(source="channel.code")
+    store = serializers.CharField(source="store.code", default=None)
+    member = serializers.CharField(source="member.member_no", default=None)
+    lines = OrderLineSerializer(many=True)
+    payments = PaymentSerializer(many=True)
+    history = HistorySerializer(many=True)
+    fulfilments = FulfilmentSerializer(many=True)
+    amount_due = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "channel",
+            "store",
+            "member",
+            "fulfilment",
+            "status",
+            "currency",
+            "subtotal",
+            "discount_total",
+            "total",
+            "tax_total",
+            "tax_rate",
+            "points_redeemed",
+            "points_earned",
+            "coupon_code",
+            "paid_total",
+            "refunded_total",
+            "amount_due",
+            "pickup_code",
+            "shipping_address",
+            "placed_at",
+            "pay_by",
+            "paid_at",
+            "ready_at",
+            "completed_at",
+            "cancelled_at",
+            "lines",
+            "payments",
+            "fulfilments",
+            "history",
+        ]
+
+
+class OrderSummarySerializer(serializers.ModelSerializer):
+    channel = serializers.CharField(source="channel.code")
+    store = serializers.CharField(source="store.code", default=None)
+
+    class Meta:
+        model = Order
+        fields = ["number", "channel", "store", "fulfilment", "status", "total", "placed_at", "paid_at"]
+
+
+class ReturnSerializer(serializers.ModelSerializer):
+    order = serializers.CharField(source="order.number")
+    channel = serializers.CharField(source="channel.code")
+    store = serializers.CharField(source="store.code", default=None)
+    lines = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Return
+        fields = [
+            "number",
+            "order",
+            "channel",
+            "store",
+            "refund_to",
+            "amount",
+            "points_given_back",
+            "points_taken_back",
+            "reason",
+            "created_at",
+            "lines",
+        ]
+
+    def get_lines(self, ret) -> list[dict]:
+        return [
+            {"sku": rl.line.sku, "quantity": rl.quantity, "amount": str(rl.amount), "disposition": rl.disposition}
+            for rl in ret.lines.select_related("line")
+        ]
+
+
+# --- who is calling ---------------------------------------------------------------------------------
+
+
+def _caller(request, member_no: str | None = None):
+    """(channel, member, store, clerk, actor) for the request. A frontend: its channel and the member of
+    the token (if any). Staff: the POS channel (or ``channel``), their store, themselves; a member by
+    number."""
+    if is_channel_request(request):
+        token = request.META.get("HTTP_X_MEMBER_TOKEN", "")
+        member = member_from_token(token) if token else None
+        if token and member is None:
+            raise ApplicationError(
+                "The member token is not valid; log the member in again.", code="invalid_member_token"
+            )
+        return request.auth.channel, member, None, None, None
+    profile = getattr(request.user, "staff_profile", None)
+    store = profile.home_store if profile else None
+    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    if channel is None:
+        raise ApplicationError("No POS sales channel is set up.", code="no_pos_channel")
+    member = None
+    if member_no:
+        member = Member.objects.filter(member_no=member_no, status=Member.Status.ACTIVE).first()
+        if member is None:
+            raise NotFoundError("No member found.", code="member_not_found")
+    return channel, member, store, request.user, request.user
+
+
+def _store(code: str | None, default=None) -> Location | None:
+    if not code:
+        return default
+    return resolve_locations([code])[code]
+
+
+def _visible_orders(request):
+    orders = Order.objects.all()
+    if is_channel_request(request):
+        token = request.META.get("HTTP_X_MEMBER_TOKEN", "")
+        member = member_from_token(token) if token else None
+        if member is not None:  # the member's orders from every channel
+            return orders.filter(Q(member=member) | Q(member__merged_into=member))
+        return orders.filter(channel=request.auth.channel)
+    return scope_to_user(orders, request.user)
+
+
+def _order(request, number: str) -> Order:
+    order = selectors.order_detail_queryset(_visible_orders(request)).filter(number=number).first()
+    if order is None:
+        raise NotFoundError("No such order.", code="order_not_found")
+    return order
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+class QuoteApi(APIView):
+    """Prices a cart without placing anything and explains each discount; a coupon that does not apply
+    comes back with its reasons."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        lines = SkuQuantitySerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)
+        store = serializers.CharField(max_length=20, required=False)
+        coupon = serializers.CharField(max_length=32, required=False, default="")
+        points = serializers.IntegerField(min_value=0, required=False, default=0)
+        member_no = serializers.CharField(max_length=12, required=False, help_text="Staff: the member at the counter.")
+
+    @extend_schema(request=InputSerializer, responses=QuoteSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        channel, member, store, _clerk, _actor = _caller(request, v.get("member_no"))
+        result = pricing.quote(
+            channel=channel,
+            lines=[(line["sku"], line["quantity"]) for line in v["lines"]],
+            member=member,
+            store=_store(v.get("store"), store),
+            coupon_code=v["coupon"],
+            points=v["points"],
+        )
+        return Response(QuoteSerializer(result).data)
+
+
+class OrderListCreateApi(APIView):
+    """``POST``: places an order (``Idempotency-Key`` required). ``GET``: the caller's orders, newest
+    first (a frontend with a member token: that member's orders from every channel)."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        lines = SkuQuantitySerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)
+        fulfilment = serializers.ChoiceField(Order.Fulfilment.choices)
+        store = serializers.CharField(max_length=20, required=False, help_text="Pickup store, or the selling store.")
+        source = serializers.CharField(
+            max_length=20, required=False, help_text="Staff: ship from here (endless aisle)."
+        )
+        shipping_address = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
+        coupon = serializers.CharField(max_length=32, required=False, default="")
+        points = serializers.IntegerField(min_value=0, required=False, default=0)
+        referral_code = serializers.CharField(max_length=12, required=False, default="")
+        member_no = serializers.CharField(max_length=12, required=False)
+
+    @extend_schema(responses=OrderSummarySerializer(many=True))
+    def get(self, request):
+        orders = _visible_orders(request).select_related("channel", "store").order_by("-placed_at")[:100]
+        return Response(OrderSummarySerializer(orders, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OrderSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    @idempotent
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        channel, member, store, clerk, actor = _caller(request, v.get("member_no"))
+        fulfilment = v["fulfilment"]
+        store = _store(v.get("store"), store if fulfilment != Order.Fulfilment.SHIP or actor else None)
+        order = services.order_place(
+            channel=channel,
+            lines=[(line["sku"], line["quantity"]) for line in v["lines"]],
+            fulfilment=fulfilment,
+            member=member,
+            store=store,
+            clerk=clerk,
+            shipping_address=v.get("shipping_address"),
+            coupon_code=v["coupon"],
+            points=v["points"],
+            referral_code=v["referral_code"],
+            idempotency_key=request.idempotency_key,
+            actor=actor,
+            source=_store(v.get("source")) if actor else None,
+        )
+        order = selectors.order_detail_queryset(Order.objects.all()).get(pk=order.pk)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [IsStaffOrChannel]
+
+    @extend_schema(responses=OrderSerializer)
+    def get(self, request, number: str):
+        return Response(OrderSerializer(_order(request, number)).data)
+
+
+class OrderPayApi(APIView):
+    """Pays an order in one or several tenders (cash and store credit: staff and members; cards and wallets
+    through the gateway). 402 ``payment_declined`` when a tender fails; the rest stays paid."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        class TenderSerializer(serializers.Serializer):
+            tender = serializers.ChoiceField(["cash", "card", "line_pay", "jko_pay", "store_credit"])
+            amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, min_value=0)
+            token = serializers.CharField(max_length=200, required=False, default="")
+
+        tenders = TenderSerializer(many=True, min_length=1, max_length=5)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=OrderSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    @idempotent
+    def post(self, request, number: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = _order(request, number)
+        tenders = data.validated_data["tenders"]
+        if is_channel_request(request) and any(t["tender"] == "cash" for t in tenders):
+            raise ApplicationError("Cash is taken at a store.", code="invalid_tender")
+        services.order_pay(
+            order=order,
+            tenders=tenders,
+            actor=None if is_channel_request(request) else request.user,
+            channel=request.auth.channel if is_channel_request(request) else None,
+            idempotency_key=request.idempotency_key,
+        )
+        return Response(OrderSerializer(_order(request, number)).data)
+
+
+class OrderCancelApi(APIView):
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=200, required=False, default="")
+
+    @extend_schema(request=InputSerializer, responses=OrderSerializer)
+    def post(self, request, number: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = _order(request, number)
+        services.order_cancel(
+            order=order,
+            actor=None if is_channel_request(request) else request.user,
+            channel=request.auth.channel if is_channel_request(request) else None,
+            reason=data.validated_data["reason"],
+        )
+        return Response(OrderSerializer(_order(request, number)).data)
+
+
+class PickupStatusSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.CharField()
+    store = serializers.CharField(source="store.code")
+    store_name = serializers.CharField(source="store.name")
+    pickup_code = serializers.CharField()
+    ready_at = serializers.DateTimeField(allow_null=True)
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, order) -> list[dict]:
+        return [
+            {"sku": line.sku, "quantity": line.quantity, "picked_up": line.fulfilled_quantity}
+            for line in order.lines.all()
+        ]
+
+
+class PickupApi(APIView):
+    """``GET``: where a pickup order stands. ``POST`` (staff at the store): hands over a batch, all that is
+    left or ``lines`` (several batches are fine), checking the pickup code when given."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        pickup_code = serializers.CharField(max_length=8, required=False)
+        lines = SkuQuantitySerializer(many=True, required=False)
+
+    @extend_schema(responses=PickupStatusSerializer)
+    def get(self, request, number: str):
+        order = _order(request, number)
+        if order.fulfilment != Order.Fulfilment.PICKUP:
+            raise ApplicationError("This order is not a pickup order.", code="not_a_pickup_order")
+        return Response(PickupStatusSerializer(order).data)
+
+    @extend_schema(request=InputSerializer, responses=OrderSerializer)
+    @idempotent
+    def post(self, request, number: str):
+        if is_channel_request(request):
+            raise ApplicationError("Goods are handed over by staff at the store.", code="staff_only")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = _order(request, number)
+        services.order_pickup(
+            order=order,
+            actor=request.user,
+            quantities=_quantities(order, data.validated_data.get("lines")),
+            pickup_code=data.validated_data.get("pickup_code"),
+        )
+        return Response(OrderSerializer(_order(request, number)).data)
+
+
+def _quantities(order: Order, lines) -> dict[int, int] | None:
+    if not lines:
+        return None
+    by_sku = {line.sku: line.pk for line in order.lines.all()}
+    unknown = sorted({line["sku"] for line in lines} - set(by_sku))
+    if unknown:
+        raise ApplicationError("These SKUs are not on the order.", code="unknown_line", details={"skus": unknown})
+    out: dict[int, int] = {}
+    for line in lines:
+        out[by_sku[line["sku"]]] = out.get(by_sku[line["sku"]], 0) + line["quantity"]
+    return out
+
+
+class ShipApi(APIView):
+    """Staff ship what the order holds at ``location`` (a warehouse, or their store: 門市出貨)."""
+
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        location = serializers.CharField(max_length=20)
+        tracking = serializers.CharField(max_length=60, required=False, default="")
+        lines = SkuQuantitySerializer(many=True, required=False)
+
+    @extend_schema(request=InputSerializer, responses=OrderSerializer)
+    @idempotent
+    def post(self, request, number: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = selectors.order_detail_queryset(Order.objects.all()).filter(number=number).first()
+        if order is None:
+            raise NotFoundError("No such order.", code="order_not_found")
+        services.order_ship(
+            order=order,
+            location=_store(data.validated_data["location"]),
+            quantities=_quantities(order, data.validated_data.get("lines")),
+            tracking=data.validated_data["tracking"],
+            actor=request.user,
+        )
+        return Response(OrderSerializer(_order_any(number)).data)
+
+
+def _order_any(number: str) -> Order:
+    return selectors.order_detail_queryset(Order.objects.all()).get(number=number)
+
+
+class ReturnCreateApi(APIView):
+    """Returns lines of an order through the calling channel: a store (staff, goods back on the store's
+    shelf unless damaged) or a frontend (goods sent back to the warehouse). Refunds exactly what the
+    units cost, to the original tenders or to store credit."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    class InputSerializer(serializers.Serializer):
+        class ReturnLineSerializer(serializers.Serializer):
+            sku = serializers.CharField(max_length=40)
+            quantity = serializers.IntegerField(min_value=1, max_value=pricing.MAX_QUANTITY)
+            disposition = serializers.ChoiceField(["restock", "damaged"], default="restock")
+
+        lines = ReturnLineSerializer(many=True, min_length=1)
+        refund_to = serializers.ChoiceField(["original", "store_credit"], default="original")
+        reason = serializers.CharField(max_length=200, required=False, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ReturnSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    @idempotent
+    def post(self, request, number: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if is_channel_request(request):
+            order = _order(request, number)
+            channel, store, actor = request.auth.channel, None, None
+            location = selectors.return_location(channel)
+        else:
+            # staff take back any order (an online order returned in the store): found unscoped
+            order = Order.objects.filter(number=number).first()
+            if order is None:
+                raise NotFoundError("No such order.", code="order_not_found")
+            channel, _member, store, _clerk, actor = _caller(request)
+            location = store
+        by_sku = {line.sku: line.pk for line in order.lines.all()}
+        unknown = sorted({line["sku"] for line in v["lines"]} - set(by_sku))
+        if unknown:
+            raise ApplicationError("These SKUs are not on the order.", code="unknown_line", details={"skus": unknown})
+        ret = services.return_create(
+            order=order,
+            lines=[
+                {
+                    "line": by_sku[line["sku"]],
+                    "quantity": line["quantity"],
+                    "disposition": line["disposition"],
+                    "location": location,
+                }
+                for line in v["lines"]
+            ],
+            channel=channel,
+            store=store,
+            refund_to=v["refund_to"],
+            reason=v["reason"],
+            actor=actor,
+            idempotency_key=request.idempotency_key,
+        )
+        return Response(ReturnSerializer(ret).data, status=status.HTTP_201_CREATED)
+
+
+class MyOrdersApi(generics.ListAPIView):
+    """The logged-in member's orders from every channel (web, app, marketplace and the stores)."""
+
+    permission_classes = [IsMember]
+    serializer_class = OrderSummarySerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        member = self.request.member
+        return (
+            Order.objects.filter(Q(member=member) | Q(member__merged_into=member))
+            .select_related("channel", "store")
+            .order_by("-placed_at")
+        )

@@ -5,7 +5,10 @@ from omo.demo.seed import DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Creates the demo brand (locations, channels, staff, registers). Safe to run again: it changes nothing."
+    help = (
+        "Creates the demo brand (locations, channels, staff, registers, catalog, stock, members). "
+        "Safe to run again: it changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the printed links point.")

@@ -389,36 +389,46 @@ def points_reverse(*, member: Member, reference: str, actor=None) -> list[Points
     due = net_reversal - reversed_already
     if due == 0:
         return []
+    give_back, take_back = (due, 0) if due > 0 else (0, -due)
+    return _give_and_take(member, reference, give_back=give_back, take_back=take_back, actor=actor)
+
+
+def _give_and_take(member: Member, reference: str, *, give_back: int, take_back: int, actor=None) -> list[PointsEntry]:
+    """Redeemed points given back in a new lot, then earned points taken back (at most what is held),
+    each a ``reverse`` entry under ``reference``; the member is locked by the caller."""
     today = timezone.localdate()
     rows = []
-    if due > 0:
+    if give_back:
         PointsLot.objects.create(
-            member=member, earned=due, remaining=due, expires_on=default_points_expiry(today), reference=reference
+            member=member,
+            earned=give_back,
+            remaining=give_back,
+            expires_on=default_points_expiry(today),
+            reference=reference,
         )
         rows.append(
             _entry(
                 member,
                 PointsEntry.Kind.REVERSE,
-                due,
+                give_back,
                 reference=reference,
                 actor=actor,
                 reason=_("redeemed points given back"),
             )
         )
-    else:
-        take = min(-due, available_points(member, today=today))
-        if take:
-            _take(member, take, today=today)
-            rows.append(
-                _entry(
-                    member,
-                    PointsEntry.Kind.REVERSE,
-                    -take,
-                    reference=reference,
-                    actor=actor,
-                    reason=_("earned points taken back"),
-                )
+    take = min(take_back, available_points(member, today=today) + give_back)
+    if take:
+        _take(member, take, today=today)
+        rows.append(
+            _entry(
+                member,
+                PointsEntry.Kind.REVERSE,
+                -take,
+                reference=reference,
+                actor=actor,
+                reason=_("earned points taken back"),
             )
+        )
     PointsEntry.objects.bulk_create(rows)
     _save_balance(member)
     return rows
@@ -498,39 +508,4 @@ def points_return(*, member: Member, reference: str, give_back: int = 0, take_ba
         or PointsEntry.objects.filter(member_id__in=ledger_members(member), reference=reference).exists()
     ):
         return []
-    today = timezone.localdate()
-    rows = []
-    if give_back:
-        PointsLot.objects.create(
-            member=member,
-            earned=give_back,
-            remaining=give_back,
-            expires_on=default_points_expiry(today),
-            reference=reference,
-        )
-        rows.append(
-            _entry(
-                member,
-                PointsEntry.Kind.REVERSE,
-                give_back,
-                reference=reference,
-                actor=actor,
-                reason=_("redeemed points given back"),
-            )
-        )
-    take = min(take_back, available_points(member, today=today) + give_back)
-    if take:
-        _take(member, take, today=today)
-        rows.append(
-            _entry(
-                member,
-                PointsEntry.Kind.REVERSE,
-                -take,
-                reference=reference,
-                actor=actor,
-                reason=_("earned points taken back"),
-            )
-        )
-    PointsEntry.objects.bulk_create(rows)
-    _save_balance(member)
-    return rows
+    return _give_and_take(member, reference, give_back=give_back, take_back=take_back, actor=actor)

@@ -86,3 +86,23 @@ def make_variant(**kwargs):
     """One variant (of a new product), with the product selected for the inventory services."""
     product = make_product(**kwargs)
     return product.variants.select_related("product").get()
+
+
+def register_member(**kwargs):
+    """A member through the real registration service."""
+    from members.services import member_register
+
+    return member_register(**kwargs).member
+
+
+def points_books(member) -> int:
+    """The member's points balance, after checking it equals the ledger and the open lots."""
+    from django.db.models import Sum
+
+    from members.models import PointsEntry, PointsLot
+
+    member.refresh_from_db()
+    ledger = PointsEntry.objects.filter(member=member).aggregate(s=Sum("points"))["s"] or 0
+    lots = PointsLot.objects.filter(member=member).aggregate(s=Sum("remaining"))["s"] or 0
+    assert member.points_balance == ledger == lots
+    return member.points_balance

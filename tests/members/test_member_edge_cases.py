@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from members import coupons, loyalty, merging, privacy, segments, services
@@ -19,24 +18,15 @@ from members.models import (
     Member,
     MemberMerge,
     MemberTier,
-    PointsEntry,
-    PointsLot,
     ReferralReward,
     Tier,
 )
-from tests.factories import SalesChannelFactory
+from tests.factories import SalesChannelFactory, points_books, register_member
+
+register = register_member
 
 
-def register(**kwargs) -> Member:
-    return services.member_register(**kwargs).member
-
-
-def books_balance(member: Member) -> int:
-    member.refresh_from_db()
-    ledger = PointsEntry.objects.filter(member=member).aggregate(s=Sum("points"))["s"] or 0
-    lots = PointsLot.objects.filter(member=member).aggregate(s=Sum("remaining"))["s"] or 0
-    assert member.points_balance == ledger == lots
-    return member.points_balance
+books_balance = points_books
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +17,6 @@ from members.models import (
     Member,
     MemberMerge,
     MemberTier,
-    PointsEntry,
     PointsLot,
     ProfileEntry,
     ProfileGroup,
@@ -28,19 +26,12 @@ from members.models import (
     WishlistItem,
 )
 from omo.core.errors import BusinessRuleError, ConflictError, PermissionDeniedError
-from tests.factories import SalesChannelFactory, make_variant
+from tests.factories import SalesChannelFactory, make_variant, points_books, register_member
+
+register = register_member
 
 
-def register(**kwargs) -> Member:
-    return services.member_register(**kwargs).member
-
-
-def books_balance(member: Member) -> int:
-    member.refresh_from_db()
-    ledger = PointsEntry.objects.filter(member=member).aggregate(s=Sum("points"))["s"] or 0
-    lots = PointsLot.objects.filter(member=member).aggregate(s=Sum("remaining"))["s"] or 0
-    assert member.points_balance == ledger == lots
-    return member.points_balance
+books_balance = points_books
 
 
 @pytest.fixture

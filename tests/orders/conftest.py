@@ -5,15 +5,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
 
 from catalog.services import price_set
 from inventory.models import ChannelLocation, StockLevel
 from members import services as member_services
-from members.models import EarnRule, Member, PointsEntry, PointsLot, Tier
+from members.models import EarnRule, Member, Tier
 from omo.org.models import SalesChannel
 from orders.payments import FakePaymentProvider
-from tests.factories import SalesChannelFactory, make_category, make_variant
+from tests.factories import SalesChannelFactory, make_category, make_variant, points_books
 from tests.inventory.conftest import receive
 
 
@@ -72,9 +71,24 @@ def on_hand(variant, location) -> tuple[int, int]:
     return (level.on_hand, level.reserved) if level else (0, 0)
 
 
-def points_of(member) -> int:
-    member.refresh_from_db()
-    ledger = PointsEntry.objects.filter(member=member).aggregate(s=Sum("points"))["s"] or 0
-    lots = PointsLot.objects.filter(member=member).aggregate(s=Sum("remaining"))["s"] or 0
-    assert member.points_balance == ledger == lots
-    return member.points_balance
+points_of = points_books
+
+
+def shared_coupon(code: str, amount: int, *, min_spend: int = 0):
+    """A shared amount-off code valid from yesterday to tomorrow everywhere."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from members import coupons
+
+    now = timezone.now()
+    campaign = coupons.campaign_create(
+        name=code,
+        discount_type="amount",
+        amount=Decimal(amount),
+        min_spend=Decimal(min_spend),
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=1),
+    )
+    return coupons.coupon_create_shared(campaign=campaign, code=code)

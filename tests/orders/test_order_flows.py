@@ -9,14 +9,13 @@ from django.utils import timezone
 
 from inventory import services as stock
 from inventory.models import Reservation, Transfer
-from members import coupons
 from members import services as member_services
 from members.models import Coupon, CouponRedemption, Purchase
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from omo.events.models import OutboxEvent
 from orders import services
 from orders.models import Order, OrderStatusChange, Payment, Refund, StoreCreditAccount
-from tests.orders.conftest import on_hand, points_of
+from tests.orders.conftest import on_hand, points_of, shared_coupon
 
 TEE, JEANS, CAP = "TEE-M", "JEANS-M", "CAP-M"
 ADDRESS = {"name": "林美華", "phone": "0912345678", "address": "台北市信義區松高路 1 號"}
@@ -76,15 +75,7 @@ def test_an_order_split_over_two_locations_ships_in_two_parts(shop):
 
 
 def test_out_of_stock_is_refused_naming_the_skus_and_nothing_changes(shop):
-    now = timezone.now()
-    campaign = coupons.campaign_create(
-        name="券",
-        discount_type="amount",
-        amount=Decimal(50),
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=1),
-    )
-    coupons.coupon_create_shared(campaign=campaign, code="FIFTY")
+    shared_coupon("FIFTY", 50)
     member_services.points_earn(member=shop.member, points=100, reference="GIFT")
 
     with pytest.raises(ConflictError) as error:
@@ -99,21 +90,13 @@ def test_out_of_stock_is_refused_naming_the_skus_and_nothing_changes(shop):
 
 
 def test_unpaid_orders_are_cancelled_giving_back_stock_coupon_and_points(shop):
-    now = timezone.now()
-    campaign = coupons.campaign_create(
-        name="券",
-        discount_type="amount",
-        amount=Decimal(50),
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=1),
-    )
-    coupons.coupon_create_shared(campaign=campaign, code="FIFTY")
+    shared_coupon("FIFTY", 50)
     member_services.points_earn(member=shop.member, points=100, reference="GIFT")
     order = place(shop, lines=[(TEE, 1)], member=shop.member, coupon_code="FIFTY", points=30)
     assert (order.total, points_of(shop.member), on_hand(shop.tee, shop.warehouse)) == (Decimal(420), 70, (50, 1))
 
-    assert services.orders_cancel_unpaid(now=now + timedelta(minutes=10)) == 0
-    assert services.orders_cancel_unpaid(now=now + timedelta(minutes=31)) == 1
+    assert services.orders_cancel_unpaid(now=timezone.now() + timedelta(minutes=10)) == 0
+    assert services.orders_cancel_unpaid(now=timezone.now() + timedelta(minutes=31)) == 1
 
     order.refresh_from_db()
     assert order.status == "cancelled"
@@ -272,15 +255,7 @@ def test_endless_aisle_the_store_orders_from_the_warehouse_and_owns_the_sale(sho
 
 
 def test_an_online_order_returned_in_a_store_refunds_exactly_what_the_lines_cost(shop, clerk_a):
-    now = timezone.now()
-    campaign = coupons.campaign_create(
-        name="券",
-        discount_type="amount",
-        amount=Decimal(170),
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=1),
-    )
-    coupons.coupon_create_shared(campaign=campaign, code="C170")
+    shared_coupon("C170", 170)
     member_services.points_earn(member=shop.member, points=100, reference="GIFT")
     order = place(shop, lines=[(TEE, 3), (JEANS, 1)], member=shop.member, coupon_code="C170", points=30)
     services.order_pay(order=order, tenders=[{"tender": "card"}])

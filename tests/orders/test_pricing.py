@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 
 from catalog.services import price_set
-from members import coupons
 from members import services as member_services
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from orders import pricing
 from orders.models import Promotion
+from tests.orders.conftest import shared_coupon
 
 
 def promo(kind, *, categories=(), channels=(), **fields) -> Promotion:
@@ -59,15 +59,7 @@ def test_promotions_best_line_promotion_then_spend_then_coupon_then_points_all_a
     promo("category_percent", name="上衣 8 折", percent=Decimal(20), categories=[tops])
     promo("bundle_percent", name="任選 2 件 9 折", percent=Decimal(10), min_quantity=2)
     promo("spend_amount", name="滿 1500 折 200", amount=Decimal(200), min_spend=Decimal(1500))
-    now = timezone.now()
-    campaign = coupons.campaign_create(
-        name="百元券",
-        discount_type="amount",
-        amount=Decimal(100),
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=1),
-    )
-    coupons.coupon_create_shared(campaign=campaign, code="HELLO100")
+    shared_coupon("HELLO100", 100)
     member_services.points_earn(member=shop.member, points=500, reference="GIFT")
 
     q = pricing.quote(
@@ -94,16 +86,7 @@ def test_promotions_best_line_promotion_then_spend_then_coupon_then_points_all_a
 
 
 def test_a_quote_explains_a_coupon_that_does_not_apply_and_placing_refuses_it(shop):
-    now = timezone.now()
-    campaign = coupons.campaign_create(
-        name="滿千折百",
-        discount_type="amount",
-        amount=Decimal(100),
-        min_spend=Decimal(1000),
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=1),
-    )
-    coupons.coupon_create_shared(campaign=campaign, code="K1000")
+    shared_coupon("K1000", 100, min_spend=1000)
 
     q = pricing.quote(channel=shop.web, lines=[("CAP-M", 1)], coupon_code="K1000")
     with pytest.raises(ConflictError) as error:

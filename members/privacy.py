@@ -40,6 +40,10 @@ from members.models import (
 from omo.core.errors import BusinessRuleError, ConflictError
 from omo.org.access import ensure_permission
 
+# Apps above members (orders keep shipping addresses) register here what erasure must also remove:
+# callables taking the ids of the members being erased, run inside the erasure's transaction.
+ERASURE_HOOKS: list = []
+
 
 def _plain(value):
     if isinstance(value, (datetime, date)):
@@ -184,6 +188,8 @@ def member_erase(*, member: Member, actor, reason: str) -> MemberErasure:
     LoginCode.objects.filter(phone__in=[p for p in phones if p]).delete()
     DuplicateCandidate.objects.filter(Q(first_id__in=people) | Q(second_id__in=people)).delete()
     records.update(merged_values={"erased": True})
+    for hook in ERASURE_HOOKS:
+        hook(people)
     Member.objects.filter(pk__in=people).update(
         name="", phone=None, email=None, birthday=None, profile={}, updated_at=timezone.now()
     )

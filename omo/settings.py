@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE = {
     "write-off-expired-lots": {"task": "inventory.tasks.lots_write_off_expired", "schedule": crontab(hour=0, minute=5)},
     "suggest-replenishment": {"task": "inventory.tasks.replenishment_suggest", "schedule": crontab(hour=6, minute=0)},
     "expire-points": {"task": "members.tasks.points_expire_due", "schedule": crontab(hour=0, minute=10)},
+    "cancel-unpaid-orders": {"task": "orders.tasks.orders_cancel_unpaid", "schedule": 60.0},
+    "retry-refunds": {"task": "orders.tasks.refunds_retry", "schedule": 300.0},
+    "expire-uncollected-pickups": {"task": "orders.tasks.pickups_expire", "schedule": crontab(hour=1, minute=0)},
+    "purge-idempotency-keys": {"task": "orders.tasks.idempotency_keys_purge", "schedule": crontab(minute=20)},
     "reevaluate-tiers": {"task": "members.tasks.tiers_reevaluate_due", "schedule": crontab(hour=0, minute=30)},
     "find-duplicate-members": {"task": "members.tasks.duplicates_find", "schedule": crontab(hour=2, minute=0)},
     "nightly-clear-expired-sessions": {

@@ -13,3 +13,9 @@ class OrdersConfig(AppConfig):
         from orders.services import on_transfer_received
 
         transfer_received.connect(on_transfer_received, dispatch_uid="orders.on_transfer_received")
+
+        from members.privacy import ERASURE_HOOKS
+        from orders.services import orders_erase_personal_data
+
+        if orders_erase_personal_data not in ERASURE_HOOKS:
+            ERASURE_HOOKS.append(orders_erase_personal_data)

@@ -253,6 +253,7 @@ class Tender(models.TextChoices):
     LINE_PAY = "line_pay", _("LINE Pay")
     JKO_PAY = "jko_pay", _("JKO Pay")
     STORE_CREDIT = "store_credit", _("Store credit")
+    EXCHANGE = "exchange", _("Exchange credit")
 
 
 class Payment(models.Model):
@@ -404,6 +405,7 @@ class Return(models.Model):
     class RefundTo(models.TextChoices):
         ORIGINAL = "original", _("The original tenders")
         STORE_CREDIT = "store_credit", _("Store credit")
+        EXCHANGE = "exchange", _("The exchange's new sale")
 
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="returns")
     number = models.CharField(_("return number"), max_length=32, unique=True)

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -443,7 +443,9 @@ def order_pay(
                 code="order_not_payable",
                 details={"status": order.status},
             )
-        due = order.total - order.paid_total - _pending_total(order)
+        # what is taken or being taken counts, not the paid total: a charge approved by the gateway a
+        # moment ago is captured before the order's paid total catches up
+        due = order.total - _taken_or_pending(order)
         payments = []
         for i, item in enumerate(tenders):
             tender = item.get("tender")
@@ -502,6 +504,8 @@ def order_pay(
             _after_paid(order, actor=actor, channel=channel)
         elif order.status == S.CANCELLED and captured > order.refunded_total:
             _refund_all_captured(order, actor=actor)  # paid while being cancelled: give it back
+    if order.status == S.CANCELLED:
+        _send_refunds(order)
     if declined:
         raise PaymentDeclined(declined)
     return order
@@ -515,8 +519,10 @@ class PaymentDeclined(ApplicationError):
         super().__init__(_("The payment was declined."), details={"declined": declined})
 
 
-def _pending_total(order: Order) -> Decimal:
-    return sum((p.amount for p in order.payments.filter(status=Payment.Status.PENDING)), Decimal(0))
+def _taken_or_pending(order: Order) -> Decimal:
+    return order.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.CAPTURED]).aggregate(
+        total=Sum("amount")
+    )["total"] or Decimal(0)
 
 
 def _money(value) -> Decimal:
@@ -802,6 +808,18 @@ def _refund_all_captured(order: Order, *, actor=None, ret: Return | None = None)
 
 def _refund_payment(order: Order, payment: Payment, amount: Decimal, *, actor=None, ret=None) -> Refund:
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+    if payment.tender == Tender.EXCHANGE:  # the credit came from the exchanged order: back to its tenders
+        original = Order.objects.select_for_update().get(pk=order.exchange_of_id)
+        _refund_spread(original, amount, actor=actor, ret=ret)
+        return Refund.objects.create(
+            order=order,
+            ret=ret,
+            payment=payment,
+            tender=payment.tender,
+            amount=amount,
+            status=Refund.Status.DONE,
+            created_by=_who(actor),
+        )
     done = payment.tender not in GATEWAY_TENDERS
     if payment.tender == Tender.STORE_CREDIT:
         _store_credit_move(order.member, amount, reference=ret.number if ret else order.number, actor=actor)
@@ -1022,7 +1040,7 @@ def return_create(
                 loyalty.purchase_refund(reference=order.number, amount=amount)
         if everything_back:
             coupon_services.coupon_reinstate(reference=order.number)
-        if amount > 0:
+        if amount > 0 and refund_to != Return.RefundTo.EXCHANGE:  # an exchange's credit pays the new sale
             if refund_to == Return.RefundTo.STORE_CREDIT:
                 _store_credit_move(order.member, amount, reference=number, actor=actor)
                 Refund.objects.create(
@@ -1035,6 +1053,8 @@ def return_create(
                 )
             else:
                 _refund_spread(order, amount, actor=actor, ret=ret)
+            Order.objects.filter(pk=order.pk).update(refunded_total=F("refunded_total") + amount)
+        elif amount > 0:
             Order.objects.filter(pk=order.pk).update(refunded_total=F("refunded_total") + amount)
         order_set_status(
             order,
@@ -1066,3 +1086,72 @@ def _refund_spread(order: Order, amount: Decimal, *, actor=None, ret=None) -> No
             return
     if left > 0:
         raise ConflictError(_("More would be refunded than was paid."), code="refund_exceeds_paid")
+
+
+def orders_erase_personal_data(member_ids: list[int]) -> int:
+    """PDPA erasure of these members (called by members.privacy inside its transaction): the delivery
+    names, phones and addresses on their orders go; the orders and their figures stay."""
+    return Order.objects.filter(member_id__in=member_ids).exclude(shipping_address={}).update(shipping_address={})
+
+
+def order_exchange(
+    *,
+    order: Order,
+    return_lines: list[dict],
+    new_lines: list[tuple[str, int]],
+    store: Location,
+    actor,
+    reason: str = "",
+) -> tuple[Return, Order]:
+    """An exchange at the counter: the returned lines' value pays the new sale (a counter sale at this
+    store by this clerk). Whatever the new sale does not use goes back to the original tenders; what
+    it costs beyond the credit stays due, to be paid with another tender. All or nothing: when the new
+    goods are not in stock, nothing is returned either."""
+    ensure_permission(actor, "orders.add_return")
+    ensure_store_allowed(actor, store.pk)
+    pos = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    if pos is None:
+        raise BusinessRuleError(_("No POS sales channel is set up."), code="no_pos_channel")
+    with transaction.atomic():
+        new = order_place(
+            channel=pos,
+            lines=new_lines,
+            fulfilment=Order.Fulfilment.COUNTER,
+            member=Member.objects.filter(pk=order.member_id, status=Member.Status.ACTIVE).first(),
+            store=store,
+            clerk=actor,
+            actor=actor,
+        )
+        Order.objects.filter(pk=new.pk).update(exchange_of=order)
+        ret = return_create(
+            order=order,
+            lines=return_lines,
+            channel=pos,
+            store=store,
+            refund_to=Return.RefundTo.EXCHANGE,
+            reason=reason or _("exchange for %(number)s") % {"number": new.number},
+            actor=actor,
+        )
+        new = Order.objects.select_for_update().get(pk=new.pk)
+        credit = min(ret.amount, new.total)
+        if credit > 0:
+            Payment.objects.create(
+                order=new,
+                tender=Tender.EXCHANGE,
+                amount=credit,
+                status=Payment.Status.CAPTURED,
+                captured_at=timezone.now(),
+                provider_reference=ret.number,
+                created_by=_who(actor),
+            )
+            Order.objects.filter(pk=new.pk).update(paid_total=F("paid_total") + credit)
+            new.paid_total += credit
+        left = ret.amount - credit
+        if left > 0:
+            original = Order.objects.select_for_update().get(pk=order.pk)
+            _refund_spread(original, left, actor=actor, ret=ret)
+        if new.status == S.PENDING_PAYMENT and new.paid_total >= new.total:
+            _after_paid(new, actor=actor)
+    _send_refunds(order)
+    new.refresh_from_db()
+    return ret, new

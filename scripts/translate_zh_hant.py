@@ -865,6 +865,10 @@ ZH_HANT = {
     "Restock or damaged.": "請選擇回庫存或瑕疵。",
     "Say where the goods go back to.": "請指定商品退回的地點。",
     "More would be refunded than was paid.": "退款金額將超過已付金額。",
+    "Exchange credit": "換貨折抵",
+    "The exchange's new sale": "換貨的新銷售",
+    "No POS sales channel is set up.": "尚未設定門市 POS 通路。",
+    "exchange for %(number)s": "換貨至 %(number)s",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

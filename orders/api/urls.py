@@ -12,4 +12,5 @@ urlpatterns = [
     path("<str:number>/pickup/", views.PickupApi.as_view(), name="order-pickup"),
     path("<str:number>/ship/", views.ShipApi.as_view(), name="order-ship"),
     path("<str:number>/returns/", views.ReturnCreateApi.as_view(), name="order-return"),
+    path("<str:number>/exchange/", views.ExchangeApi.as_view(), name="order-exchange"),
 ]

@@ -580,3 +580,58 @@ class MyOrdersApi(generics.ListAPIView):
             .select_related("channel", "store")
             .order_by("-placed_at")
         )
+
+
+class ExchangeApi(APIView):
+    """Staff exchange at the counter: the returned lines' value pays a new counter sale at their store;
+    the difference is refunded to the original tenders or stays due on the new sale."""
+
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        returns = ReturnCreateApi.InputSerializer.ReturnLineSerializer(many=True, min_length=1)
+        lines = SkuQuantitySerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)
+        reason = serializers.CharField(max_length=200, required=False, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        ret = ReturnSerializer(source="0")
+        order = OrderSerializer(source="1")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    @idempotent
+    def post(self, request, number: str):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        order = Order.objects.filter(number=number).first()
+        if order is None:
+            raise NotFoundError("No such order.", code="order_not_found")
+        _channel, _member, store, _clerk, actor = _caller(request)
+        if store is None:
+            raise ApplicationError("Exchanges are made at a store.", code="store_required")
+        by_sku = {line.sku: line.pk for line in order.lines.all()}
+        unknown = sorted({line["sku"] for line in v["returns"]} - set(by_sku))
+        if unknown:
+            raise ApplicationError("These SKUs are not on the order.", code="unknown_line", details={"skus": unknown})
+        ret, new = services.order_exchange(
+            order=order,
+            return_lines=[
+                {
+                    "line": by_sku[x["sku"]],
+                    "quantity": x["quantity"],
+                    "disposition": x["disposition"],
+                    "location": store,
+                }
+                for x in v["returns"]
+            ],
+            new_lines=[(x["sku"], x["quantity"]) for x in v["lines"]],
+            store=store,
+            actor=actor,
+            reason=v["reason"],
+        )
+        body = {"ret": ReturnSerializer(ret).data, "order": OrderSerializer(_order_any(new.number)).data}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -361,3 +361,105 @@ def test_cancelling_an_order_with_stock_on_a_transfer_cancels_the_transfer(shop)
     assert Transfer.objects.get().status == "cancelled"
     assert on_hand(shop.cap, shop.warehouse) == (50, 0)
     assert not Reservation.objects.filter(status="active").exists()
+
+
+def test_erasing_a_member_removes_the_delivery_address_and_keeps_the_order(shop, hq_admin):
+    from members import privacy
+
+    order = place(shop, lines=[(CAP, 1)], member=shop.member)
+    services.order_pay(order=order, tenders=[{"tender": "card"}])
+
+    privacy.member_erase(member=shop.member, actor=hq_admin, reason="PDPA #9")
+
+    order.refresh_from_db()
+    assert order.shipping_address == {}
+    assert (order.total, order.status, order.member_id) == (Decimal(300), "paid", shop.member.pk)
+
+
+def test_the_member_export_includes_their_orders(shop):
+    from members import privacy
+
+    order = place(shop, lines=[(CAP, 1)], member=shop.member)
+
+    data = privacy.member_export(member=shop.member)
+
+    assert [row["number"] for row in data["other_records"]["orders.order"]] == [order.number]
+
+
+def test_exchange_for_something_cheaper_gives_the_difference_back(shop, clerk_a):
+    order = place(
+        shop, channel=shop.pos, fulfilment="counter", store=shop.store_a, clerk=clerk_a, actor=clerk_a, lines=[(TEE, 1)]
+    )
+    services.order_pay(order=order, tenders=[{"tender": "card"}], actor=clerk_a)
+    tee = order.lines.get()
+
+    ret, new = services.order_exchange(
+        order=order,
+        return_lines=[{"line": tee.pk, "quantity": 1}],
+        new_lines=[(CAP, 1)],
+        store=shop.store_a,
+        actor=clerk_a,
+    )
+
+    assert (ret.amount, new.total, new.status, new.exchange_of) == (Decimal(520), Decimal(300), "completed", order)
+    assert list(new.payments.values_list("tender", "amount")) == [("exchange", Decimal(300))]
+    assert list(order.refunds.values_list("tender", "amount")) == [("card", Decimal(220))]
+    assert (on_hand(shop.tee, shop.store_a), on_hand(shop.cap, shop.store_a)) == ((5, 0), (4, 0))
+
+
+def test_exchange_for_something_dearer_leaves_the_difference_due(shop, clerk_a):
+    order = place(
+        shop, channel=shop.pos, fulfilment="counter", store=shop.store_a, clerk=clerk_a, actor=clerk_a, lines=[(CAP, 1)]
+    )
+    services.order_pay(order=order, tenders=[{"tender": "cash"}], actor=clerk_a)
+
+    _ret, new = services.order_exchange(
+        order=order,
+        return_lines=[{"line": order.lines.get().pk, "quantity": 1}],
+        new_lines=[(JEANS, 1)],
+        store=shop.store_a,
+        actor=clerk_a,
+    )
+    assert (new.status, new.amount_due) == ("pending_payment", Decimal(900))
+    services.order_pay(order=new, tenders=[{"tender": "cash"}], actor=clerk_a)
+
+    new.refresh_from_db()
+    order.refresh_from_db()
+    assert (new.status, order.status, order.refunds.count()) == ("completed", "returned", 0)
+
+
+def test_an_exchange_for_goods_out_of_stock_returns_nothing(shop, clerk_a):
+    order = place(
+        shop, channel=shop.pos, fulfilment="counter", store=shop.store_a, clerk=clerk_a, actor=clerk_a, lines=[(CAP, 1)]
+    )
+    services.order_pay(order=order, tenders=[{"tender": "cash"}], actor=clerk_a)
+
+    with pytest.raises(ConflictError):
+        services.order_exchange(
+            order=order,
+            return_lines=[{"line": order.lines.get().pk, "quantity": 1}],
+            new_lines=[(JEANS, 99)],
+            store=shop.store_a,
+            actor=clerk_a,
+        )
+
+    order.refresh_from_db()
+    assert (order.status, order.returns.count(), Order.objects.count()) == ("completed", 0, 1)
+
+
+def test_a_charge_approved_while_the_order_was_cancelled_is_refunded(shop, monkeypatch):
+    from orders import payments
+
+    order = place(shop, lines=[(CAP, 1)])
+    real_charge = payments.FakePaymentProvider.charge
+
+    def charge_while_cancelled(self, **kwargs):
+        services.order_cancel(order=order, reason="customer left")  # cancelled during the gateway call
+        return real_charge(self, **kwargs)
+
+    monkeypatch.setattr(payments.FakePaymentProvider, "charge", charge_while_cancelled)
+    services.order_pay(order=order, tenders=[{"tender": "card"}])
+
+    order.refresh_from_db()
+    assert (order.status, order.paid_total, order.refunded_total) == ("cancelled", Decimal(300), Decimal(300))
+    assert list(order.refunds.values_list("status", flat=True)) == ["done"]

@@ -251,3 +251,19 @@ def test_returning_more_than_bought_and_paying_a_cancelled_order(shop):
     assert (pay.status_code, pay.json()["code"]) == (409, "order_not_payable")
     assert (ret.status_code, ret.json()["code"]) == (409, "not_returnable")
     assert Decimal(web.get(f"/api/v1/orders/{number}/").json()["paid_total"]) == 0
+
+
+def test_exchange_at_the_counter(shop, clerk_a):
+    clerk = client_for(clerk_a)
+    sale = post(clerk, "/api/v1/orders/", {"lines": [{"sku": "TEE-M", "quantity": 1}], "fulfilment": "counter"}).json()
+    post(clerk, f"/api/v1/orders/{sale['number']}/pay/", {"tenders": [{"tender": "cash"}]})
+
+    response = post(
+        clerk,
+        f"/api/v1/orders/{sale['number']}/exchange/",
+        {"returns": [{"sku": "TEE-M", "quantity": 1}], "lines": [{"sku": "CAP-M", "quantity": 1}]},
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["ret"]["amount"], body["order"]["status"], body["order"]["total"]) == ("520.00", "completed", "300.00")

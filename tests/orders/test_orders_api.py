@@ -267,3 +267,67 @@ def test_exchange_at_the_counter(shop, clerk_a):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["ret"]["amount"], body["order"]["status"], body["order"]["total"]) == ("520.00", "completed", "300.00")
+
+
+def test_pickup_at_a_store_without_stock_through_the_api_with_coupon_and_points(shop, manager_b, hq_admin):
+    from members import services as member_services
+    from tests.orders.conftest import points_of, shared_coupon
+
+    shared_coupon("SAVE100", 100)
+    member_services.points_earn(member=shop.member, points=80, reference="GIFT")
+    web = frontend(shop.web, shop.member)
+    placed = post(
+        web,
+        "/api/v1/orders/",
+        {
+            "lines": [{"sku": "CAP-M", "quantity": 2}],
+            "fulfilment": "pickup",
+            "store": shop.store_b.code,
+            "coupon": "SAVE100",
+            "points": 50,
+        },
+    ).json()
+    number = placed["number"]
+    assert (placed["total"], placed["points_redeemed"]) == ("450.00", 50)
+    assert points_of(shop.member) == 30
+    assert on_hand(shop.cap, shop.warehouse) == (50, 2)
+
+    paid = post(web, f"/api/v1/orders/{number}/pay/", {"tenders": [{"tender": "card"}]}).json()
+    assert paid["status"] == "fulfilling"  # waiting for the warehouse's transfer
+    assert points_of(shop.member) == 34  # 450 / 100 earned
+
+    from inventory.models import Transfer
+
+    transfer = Transfer.objects.get(kind="customer_order")
+    assert post(client_for(hq_admin), f"/api/v1/inventory/transfers/{transfer.pk}/ship/", {}).status_code == 200
+    assert post(client_for(manager_b), f"/api/v1/inventory/transfers/{transfer.pk}/receive/", {}).status_code == 200
+    assert web.get(f"/api/v1/orders/{number}/pickup/").json()["status"] == "ready_for_pickup"
+    handed = post(client_for(manager_b), f"/api/v1/orders/{number}/pickup/", {"pickup_code": paid["pickup_code"]})
+    assert handed.json()["status"] == "completed"
+    assert (on_hand(shop.cap, shop.warehouse), on_hand(shop.cap, shop.store_b)) == ((48, 0), (0, 0))
+
+
+def test_endless_aisle_through_the_api(shop, clerk_a, hq_admin):
+    clerk = client_for(clerk_a)
+    placed = post(
+        clerk,
+        "/api/v1/orders/",
+        {
+            "lines": [{"sku": "JEANS-M", "quantity": 1}],
+            "fulfilment": "ship",
+            "source": shop.warehouse.code,
+            "shipping_address": ADDRESS,
+            "member_no": shop.member.member_no,
+        },
+    )
+    assert placed.status_code == 201, placed.json()
+    number = placed.json()["number"]
+    assert (placed.json()["store"], placed.json()["channel"]) == (shop.store_a.code, "POS")
+    post(clerk, f"/api/v1/orders/{number}/pay/", {"tenders": [{"tender": "card"}]})
+    shipped = post(client_for(hq_admin), f"/api/v1/orders/{number}/ship/", {"location": shop.warehouse.code})
+    assert shipped.json()["status"] == "completed"
+    assert on_hand(shop.jeans, shop.warehouse) == (49, 0)
+    # the clerk's store sees it; the member sees it in their app too
+    assert clerk.get(f"/api/v1/orders/{number}/").status_code == 200
+    app = SalesChannelFactory(code="APP", kind="app")
+    assert [o["number"] for o in frontend(app, shop.member).get("/api/v1/orders/mine/").json()["results"]] == [number]

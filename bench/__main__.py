@@ -1,4 +1,4 @@
-"""Benchmarks, run by hand (never in CI): ``python -m bench [reservations|availability|all]``.
+"""Benchmarks, run by hand (never in CI): ``python -m bench [reservations|availability|members|flash_sale|all]``.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -45,14 +45,20 @@ def prepare_database() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["reservations", "availability", "members", "all"], nargs="?", default="all")
-    parser.add_argument("--seconds", type=float, default=8.0, help="Length of each throughput run.")
+    parser.add_argument(
+        "which", choices=["reservations", "availability", "members", "flash_sale", "all"], nargs="?", default="all"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="Length of each throughput run (8 s; flash_sale 15 s)."
+    )
+    parser.add_argument("--workers", type=int, default=4, help="flash_sale: gunicorn worker processes.")
+    parser.add_argument("--threads", type=int, default=1, help="flash_sale: threads per worker (1: sync workers).")
     args = parser.parse_args()
     url = prepare_database()
     if args.which in ("reservations", "all"):
         from bench import reservations
 
-        reservations.run(url, seconds=args.seconds)
+        reservations.run(url, seconds=args.seconds or 8.0)
     if args.which in ("availability", "all"):
         from bench import availability
 
@@ -60,7 +66,11 @@ def main() -> int:
     if args.which in ("members", "all"):
         from bench import members
 
-        members.run(url, seconds=args.seconds)
+        members.run(url, seconds=args.seconds or 8.0)
+    if args.which in ("flash_sale", "all"):
+        from bench import flash_sale
+
+        flash_sale.run(url, seconds=args.seconds or 15.0, workers=args.workers, threads=args.threads)
     return 0
 
 

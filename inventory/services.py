@@ -37,7 +37,7 @@ from inventory.models import (
     TransferLine,
     TransferLineLot,
 )
-from inventory.signals import transfer_received
+from inventory.signals import transfer_received, transfer_receiving
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError
 from omo.core.locks import advisory_xact_lock
 from omo.org.access import ensure_permission, ensure_store_allowed, is_hq
@@ -424,9 +424,12 @@ def reservation_create(
     channel: SalesChannel | None = None,
     ttl: timedelta | None = DEFAULT_RESERVATION_TTL,
     actor=None,
+    promised: bool = False,
 ) -> list[Reservation]:
     """Holds stock for a cart or an order, all lines or none. ``ttl=None`` holds until consumed or
-    released (a placed order); otherwise it expires and a beat job releases it."""
+    released (a placed order); otherwise it expires and a beat job releases it. ``promised`` holds
+    units already promised to the customer (a transfer brought them for the order): they need only be
+    on hand, the safety stock does not count against them."""
     if not reference or len(reference) > 64:
         raise BusinessRuleError(
             _("A reservation needs a reference of at most 64 characters."), code="invalid_reference"
@@ -468,7 +471,7 @@ def reservation_create(
     failed = {}  # key -> what this call already added to reserved there
     today = timezone.localdate()
     for key, (variant, _location, quantity) in merged.items():
-        after = _change_level(*key, reserved=quantity, require_atp=quantity)
+        after = _change_level(*key, reserved=quantity, require_atp=None if promised else quantity)
         if after is None:
             failed[key] = 0
         elif variant.product.tracks_lots and _sellable_lots(*key, today=today) < after[1]:
@@ -695,7 +698,7 @@ def goods_receipt_post(*, receipt: GoodsReceipt, actor) -> GoodsReceipt:
     if actor is not None:
         ensure_permission(actor, "inventory.change_goodsreceipt")
         ensure_store_allowed(actor, receipt.location_id)
-    receipt = GoodsReceipt.objects.select_for_update().select_related("location").get(pk=receipt.pk)
+    receipt = GoodsReceipt.objects.select_for_update(of=("self",)).select_related("location").get(pk=receipt.pk)
     if receipt.status != GoodsReceipt.Status.DRAFT:
         raise ConflictError(_("This goods receipt is already posted."), code="already_posted")
     lines = list(receipt.lines.select_related("variant__product").order_by("variant_id", "id"))
@@ -766,7 +769,7 @@ def _update_average_costs(incoming: dict[int, list[GoodsReceiptLine]]) -> None:
 
 
 def _transfer_for_update(transfer: Transfer) -> Transfer:
-    return Transfer.objects.select_for_update().select_related("origin", "destination").get(pk=transfer.pk)
+    return Transfer.objects.select_for_update(of=("self",)).select_related("origin", "destination").get(pk=transfer.pk)
 
 
 def _require_status(transfer: Transfer, *allowed: str) -> None:
@@ -905,6 +908,8 @@ def transfer_ship(*, transfer: Transfer, actor, quantities: dict[int, int] | Non
 def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int, str]] | None = None) -> Transfer:
     """The goods arrive. ``received`` ({variant_id: (counted, note)}) records what was counted; any
     difference from what was shipped needs a discrepancy note. By default all that was shipped."""
+    # whoever the transfer serves (a customer order) is locked first: the same order as cancelling it
+    transfer_receiving.send(sender=Transfer, transfer=transfer)
     transfer = _transfer_for_update(transfer)
     if actor is not None:
         ensure_permission(actor, "inventory.change_transfer")
@@ -987,9 +992,16 @@ def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int
 
 
 @transaction.atomic
-def transfer_cancel(*, transfer: Transfer, actor, reason: str = "") -> Transfer:
-    """Cancels a transfer that has not shipped yet (nothing has moved, so no stock changes)."""
+def transfer_cancel(*, transfer: Transfer, actor, reason: str = "", for_order: bool = False) -> Transfer:
+    """Cancels a transfer that has not shipped yet (nothing has moved, so no stock changes). A transfer
+    carrying a customer order's stock is cancelled only with its order (``for_order``), which releases
+    what it held."""
     transfer = _transfer_for_update(transfer)
+    if transfer.reservation_reference and not for_order:
+        raise BusinessRuleError(
+            _("This transfer brings goods a customer ordered: cancel the order instead."),
+            code="customer_order_transfer",
+        )
     if actor is not None:
         ensure_permission(actor, "inventory.change_transfer")
         if not is_hq(actor):
@@ -1123,7 +1135,7 @@ def stock_count_record(*, count: StockCount, actor, counted: dict[int, int]) -> 
 @transaction.atomic
 def stock_count_post(*, count: StockCount, actor) -> list[StockMovement]:
     """Posts every counted line's variance (counted - expected) as a count movement."""
-    count = StockCount.objects.select_for_update().select_related("location").get(pk=count.pk)
+    count = StockCount.objects.select_for_update(of=("self",)).select_related("location").get(pk=count.pk)
     if actor is not None:
         ensure_permission(actor, "inventory.post_stockcount")
         ensure_store_allowed(actor, count.location_id)

@@ -5,3 +5,7 @@ from django.dispatch import Signal
 
 # sent by services.transfer_receive after the goods are booked in; kwargs: transfer, actor
 transfer_received = Signal()
+
+# sent by services.transfer_receive before it locks anything (receivers lock what they guard first, so
+# the lock order is theirs, then the transfer, then the stock rows); kwargs: transfer
+transfer_receiving = Signal()

@@ -158,7 +158,7 @@ def coupon_issue_job_run(*, job_id: int) -> CouponIssueJob:
     from members.segments import segment_members
 
     with transaction.atomic():
-        job = CouponIssueJob.objects.select_for_update().select_related("campaign").get(pk=job_id)
+        job = CouponIssueJob.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=job_id)
         if job.status == CouponIssueJob.Status.DONE:
             return job
         CouponIssueJob.objects.filter(pk=job.pk).update(status=CouponIssueJob.Status.RUNNING, error="")
@@ -370,7 +370,7 @@ def coupon_reinstate(*, reference: str) -> int:
     """Gives back the coupons an order used when it is cancelled or returned, where the campaign says
     so. Idempotent; returns how many were given back."""
     redemptions = list(
-        CouponRedemption.objects.select_for_update()
+        CouponRedemption.objects.select_for_update(of=("self",))
         .select_related("coupon__campaign")
         .filter(reference=reference, status=CouponRedemption.Status.REDEEMED)
         .filter(Q(coupon__campaign__reinstate_on_cancel=True))

@@ -57,6 +57,7 @@ ORDER_POINT_VALUE = env.env_decimal(E, "ORDER_POINT_VALUE", "1", minimum="0", ma
 ORDER_POINTS_MAX_PERCENT = env.env_int(E, "ORDER_POINTS_MAX_PERCENT", 100)
 ORDER_PAYMENT_MINUTES = env.env_int(E, "ORDER_PAYMENT_MINUTES", 30, minimum=1)
 ORDER_PICKUP_DAYS = env.env_int(E, "ORDER_PICKUP_DAYS", 7, minimum=1)
+ORDER_GATEWAY_TIMEOUT_MINUTES = env.env_int(E, "ORDER_GATEWAY_TIMEOUT_MINUTES", 10, minimum=1)
 ORDER_PAYMENT_PROVIDER = env.env_str(E, "ORDER_PAYMENT_PROVIDER", "orders.payments.FakePaymentProvider")
 IDEMPOTENCY_KEEP_HOURS = env.env_int(E, "IDEMPOTENCY_KEEP_HOURS", 48, minimum=24)
 

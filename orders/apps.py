@@ -9,9 +9,10 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self):
-        from inventory.signals import transfer_received
-        from orders.services import on_transfer_received
+        from inventory.signals import transfer_received, transfer_receiving
+        from orders.services import on_transfer_received, on_transfer_receiving
 
+        transfer_receiving.connect(on_transfer_receiving, dispatch_uid="orders.on_transfer_receiving")
         transfer_received.connect(on_transfer_received, dispatch_uid="orders.on_transfer_received")
 
         from members.privacy import ERASURE_HOOKS

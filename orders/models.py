@@ -333,6 +333,7 @@ class Fulfilment(models.Model):
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     location = models.ForeignKey("org.Location", verbose_name=_("from"), on_delete=models.PROTECT, related_name="+")
     tracking = models.CharField(_("tracking number"), max_length=60, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=300, null=True, blank=True, unique=True)
     by = models.ForeignKey(
         USER, verbose_name=_("by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -75,6 +75,7 @@ class Quote:
     tax_rate: Decimal
     coupon_code: str = ""
     coupon: dict | None = None  # {"applies", "discount", "reasons"}
+    coupon_cart: list = field(default_factory=list)  # the cart the coupon was checked on (before it)
     points_redeemed: int = 0
     points_value: Decimal = Decimal(0)
     points_to_earn: int = 0
@@ -269,6 +270,7 @@ def _cart_lines(lines: list[QuoteLine]) -> list[coupon_services.CartLine]:
 
 def _apply_coupon(result: Quote, *, at, strict: bool) -> None:
     cart = _cart_lines(result.lines)
+    result.coupon_cart = cart
     try:
         check = coupon_services.coupon_validate(
             code=result.coupon_code, lines=cart, member=result.member, channel=result.channel, store=result.store, at=at

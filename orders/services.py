@@ -241,6 +241,10 @@ def order_place(
     if idempotency_key:
         existing = Order.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
+            if existing.channel_id != channel.pk or existing.member_id != (member.pk if member else None):
+                raise BusinessRuleError(
+                    _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
+                )
             return existing
     if fulfilment not in Order.Fulfilment.values:
         raise ApplicationError(_("Unknown fulfilment %(f)s.") % {"f": fulfilment}, code="invalid_fulfilment")
@@ -336,7 +340,7 @@ def order_place(
         if order.coupon_code:
             coupon_services.coupon_redeem(
                 code=order.coupon_code,
-                lines=pricing._cart_lines(quote.lines),
+                lines=quote.coupon_cart,
                 reference=number,
                 member=member,
                 channel=channel,
@@ -428,7 +432,7 @@ def order_pay(
     charged outside any transaction, then recorded. Fully paid, the order moves on (paid, then handed
     over at the counter, ready for pickup, or waiting for a transfer) and earns points. A declined
     tender is recorded and answered with a 402 ``payment_declined``; what was paid stays paid."""
-    if idempotency_key and Payment.objects.filter(idempotency_key=idempotency_key).exists():
+    if idempotency_key and Payment.objects.filter(order=order, idempotency_key=f"{idempotency_key}:0").exists():
         return Order.objects.get(pk=order.pk)
     if actor is not None:
         ensure_permission(actor, "orders.add_payment")
@@ -445,6 +449,7 @@ def order_pay(
             )
         # what is taken or being taken counts, not the paid total: a charge approved by the gateway a
         # moment ago is captured before the order's paid total catches up
+        _fail_stale_payments(order)
         due = order.total - _taken_or_pending(order)
         payments = []
         for i, item in enumerate(tenders):
@@ -519,6 +524,16 @@ class PaymentDeclined(ApplicationError):
         super().__init__(_("The payment was declined."), details={"declined": declined})
 
 
+def _fail_stale_payments(order: Order, *, now=None) -> int:
+    """Gateway payments still pending after ``ORDER_GATEWAY_TIMEOUT_MINUTES`` (the process died during
+    the call) are marked failed, so they no longer block the order."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.ORDER_GATEWAY_TIMEOUT_MINUTES)
+    return Payment.objects.filter(order=order, status=Payment.Status.PENDING, created_at__lt=cutoff).update(
+        status=Payment.Status.FAILED, failure="no answer from the gateway"
+    )
+
+
 def _taken_or_pending(order: Order) -> Decimal:
     return order.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.CAPTURED]).aggregate(
         total=Sum("amount")
@@ -579,10 +594,12 @@ def _after_paid(order: Order, *, actor=None, channel=None) -> None:
 # --- fulfilment -------------------------------------------------------------------------------------
 
 
-def _fulfil(order: Order, kind: str, location: Location, quantities: dict[int, int], *, actor=None, tracking=""):
+def _fulfil(
+    order: Order, kind: str, location: Location, quantities: dict[int, int], *, actor=None, tracking="", key=None
+):
     """Consumes the order's reservation at ``location`` for ``quantities`` ({line id: n}) and records
     the fulfilment with the lots that left."""
-    lines = {line.pk: line for line in order.lines.select_for_update().select_related("variant__product")}
+    lines = {line.pk: line for line in order.lines.select_for_update(of=("self",)).select_related("variant__product")}
     unknown = set(quantities) - set(lines)
     if unknown:
         raise BusinessRuleError(
@@ -619,7 +636,7 @@ def _fulfil(order: Order, kind: str, location: Location, quantities: dict[int, i
         OrderAllocation.objects.filter(pk=allocation_id).update(fulfilled=F("fulfilled") + take)
     OrderLine.objects.bulk_update([lines[i] for i in quantities], ["fulfilled_quantity"])
     fulfilment = Fulfilment.objects.create(
-        order=order, kind=kind, location=location, tracking=tracking[:60], by=_who(actor)
+        order=order, kind=kind, location=location, tracking=tracking[:60], by=_who(actor), idempotency_key=key
     )
     lots: dict[int, list] = defaultdict(list)
     for movement in movements:
@@ -642,7 +659,13 @@ def _all_fulfilled(order: Order) -> bool:
 
 @transaction.atomic
 def order_ship(
-    *, order: Order, location: Location, quantities: dict[int, int] | None = None, tracking: str = "", actor=None
+    *,
+    order: Order,
+    location: Location,
+    quantities: dict[int, int] | None = None,
+    tracking: str = "",
+    actor=None,
+    idempotency_key: str | None = None,
 ) -> Fulfilment:
     """A shipment leaves ``location`` (a warehouse, or a store shipping for the web: 門市出貨) with
     ``quantities`` ({line id: n}; by default all the order holds there)."""
@@ -650,6 +673,10 @@ def order_ship(
         ensure_permission(actor, "orders.add_fulfilment")
         ensure_store_allowed(actor, location.pk)
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if idempotency_key:  # a retry after a crash between the commit and the answer
+        done = Fulfilment.objects.filter(order=order, idempotency_key=idempotency_key).first()
+        if done is not None:
+            return done
     if order.fulfilment != Order.Fulfilment.SHIP or order.status not in (S.PAID, S.FULFILLING):
         raise ConflictError(
             _("This order is not waiting to be shipped."), code="not_shippable", details={"status": order.status}
@@ -659,7 +686,9 @@ def order_ship(
         raise ConflictError(
             _("Nothing of this order is held at %(loc)s.") % {"loc": location.code}, code="nothing_to_fulfil"
         )
-    fulfilment = _fulfil(order, Fulfilment.Kind.SHIPMENT, location, quantities, actor=actor, tracking=tracking)
+    fulfilment = _fulfil(
+        order, Fulfilment.Kind.SHIPMENT, location, quantities, actor=actor, tracking=tracking, key=idempotency_key
+    )
     if _all_fulfilled(order):
         if order.status == S.PAID:
             order_set_status(order, S.FULFILLING, actor=actor)
@@ -681,13 +710,22 @@ def _open_at(order: Order, location: Location) -> dict[int, int]:
 
 @transaction.atomic
 def order_pickup(
-    *, order: Order, actor, quantities: dict[int, int] | None = None, pickup_code: str | None = None
+    *,
+    order: Order,
+    actor,
+    quantities: dict[int, int] | None = None,
+    pickup_code: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Fulfilment:
     """A pickup batch handed over at the order's store (all that is left, or ``quantities``: several
     batches are fine, 分批取貨). With ``pickup_code`` given it must match."""
     ensure_permission(actor, "orders.add_fulfilment")
     order = Order.objects.select_for_update().get(pk=order.pk)
     ensure_store_allowed(actor, order.store_id)
+    if idempotency_key:  # a retry after a crash between the commit and the answer
+        done = Fulfilment.objects.filter(order=order, idempotency_key=idempotency_key).first()
+        if done is not None:
+            return done
     if order.fulfilment != Order.Fulfilment.PICKUP or order.status != S.READY_FOR_PICKUP:
         raise ConflictError(
             _("Order %(number)s is not ready for pickup.") % {"number": order.number},
@@ -698,7 +736,7 @@ def order_pickup(
         raise BusinessRuleError(_("The pickup code does not match."), code="wrong_pickup_code")
     store = Location.objects.get(pk=order.store_id)
     quantities = quantities or _open_at(order, store)
-    fulfilment = _fulfil(order, Fulfilment.Kind.PICKUP, store, quantities, actor=actor)
+    fulfilment = _fulfil(order, Fulfilment.Kind.PICKUP, store, quantities, actor=actor, key=idempotency_key)
     if _all_fulfilled(order):
         order_set_status(order, S.COMPLETED, actor=actor, event={"pickup": fulfilment.pk})
     else:
@@ -718,7 +756,7 @@ def on_transfer_received(sender, transfer: Transfer, actor=None, **kwargs) -> No
     if transfer.kind != Transfer.Kind.CUSTOMER_ORDER:
         return
     allocations = list(
-        OrderAllocation.objects.select_for_update()
+        OrderAllocation.objects.select_for_update(of=("self",))
         .filter(transfer=transfer)
         .select_related("line__variant", "line__order")
         .order_by("pk")
@@ -742,10 +780,44 @@ def on_transfer_received(sender, transfer: Transfer, actor=None, **kwargs) -> No
                 OrderAllocation.objects.filter(pk=allocation.pk).update(quantity=allocation.quantity - arrived)
                 OrderAllocation.objects.create(line=allocation.line, location=store, quantity=arrived)
     if holding:
-        stock.reservation_create(lines=holding, reference=order.number, ttl=None)
+        stock.reservation_create(lines=holding, reference=order.number, ttl=None, promised=True)
+    for allocation in OrderAllocation.objects.filter(line__order=order, transfer=transfer).select_related(
+        "line__variant"
+    ):
+        _source_again(order, allocation, origin=transfer.origin)
     waiting = OrderAllocation.objects.filter(line__order=order, transfer__isnull=False).exists()
     if not waiting and order.status == S.FULFILLING:
         order_set_status(order, S.READY_FOR_PICKUP, actor=actor, event={"pickup_code": order.pickup_code})
+
+
+def _source_again(order: Order, allocation: OrderAllocation, *, origin: Location) -> None:
+    """Units a transfer did not bring: a new transfer from a location that holds them (reserved there),
+    or, when none does, a back-order transfer from the first origin that the warehouse ships once the
+    stock is in. The order keeps waiting on a transfer that can still come, never on a finished one."""
+    variant, missing = allocation.line.variant, allocation.quantity
+    sources = [origin] + [
+        link.location
+        for link in ChannelLocation.objects.filter(channel=order.channel, ships=True, location__is_active=True)
+        .exclude(location_id__in=[order.store_id, origin.pk])
+        .select_related("location")
+        .order_by("priority", "location__code")
+    ]
+    source = next((loc for loc in sources if _atp_at(loc, [variant]).get(variant.pk, 0) >= missing), None)
+    n = Transfer.objects.filter(reservation_reference__startswith=f"{order.number}:T").count() + 1
+    reference = f"{order.number}:T{(source or origin).pk}-{n}" if source else ""
+    transfer = stock.transfer_request(
+        origin=source or origin,
+        destination=order.store,
+        lines=[(variant, missing)],
+        actor=None,
+        kind=Transfer.Kind.CUSTOMER_ORDER,
+        note=(_("For order %(number)s") if source else _("Back-order for order %(number)s")) % {"number": order.number},
+        reservation_reference=reference,
+        approved=True,
+    )
+    if source:
+        stock.reservation_create(lines=[StockLine(variant, source, missing)], reference=reference, ttl=None)
+    OrderAllocation.objects.filter(pk=allocation.pk).update(location=source or origin, transfer=transfer)
 
 
 # --- cancelling -------------------------------------------------------------------------------------
@@ -775,11 +847,13 @@ def order_cancel(*, order: Order, actor=None, channel=None, reason: str = "") ->
 
 
 def _release_everything(order: Order, *, actor=None) -> None:
-    stock.reservation_release(reference=order.number)
-    for transfer in Transfer.objects.filter(reservation_reference__startswith=f"{order.number}:T"):
-        stock.reservation_release(reference=transfer.reservation_reference)
+    # order, then transfer, then stock rows: the lock order of shipping and receiving a transfer too
+    for transfer in Transfer.objects.filter(reservation_reference__startswith=f"{order.number}:T").order_by("pk"):
+        transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.status in (Transfer.Status.REQUESTED, Transfer.Status.APPROVED):
-            stock.transfer_cancel(transfer=transfer, actor=None, reason=_("order cancelled"))
+            stock.transfer_cancel(transfer=transfer, actor=None, reason=_("order cancelled"), for_order=True)
+        stock.reservation_release(reference=transfer.reservation_reference)
+    stock.reservation_release(reference=order.number)
     coupon_services.coupon_reinstate(reference=order.number)
     if order.member_id:
         member = Member.objects.get(pk=order.member_id)
@@ -873,6 +947,8 @@ def orders_cancel_unpaid(*, now=None) -> int:
     for pk in list(Order.objects.filter(status=S.PENDING_PAYMENT, pay_by__lt=now).values_list("pk", flat=True)[:1000]):
         with transaction.atomic():
             order = Order.objects.select_for_update(skip_locked=True).filter(pk=pk, status=S.PENDING_PAYMENT).first()
+            if order is not None:
+                _fail_stale_payments(order, now=now)
             if order is None or order.payments.filter(status=Payment.Status.PENDING).exists():
                 continue  # being paid now: the payment decides
             order_set_status(order, S.CANCELLED, note=_("not paid in time"))
@@ -960,7 +1036,8 @@ def return_create(
         if refund_to == Return.RefundTo.STORE_CREDIT and order.member_id is None:
             raise BusinessRuleError(_("Store credit needs a member."), code="member_required")
         order_lines = {
-            line.pk: line for line in order.lines.select_for_update().select_related("variant").order_by("pk")
+            line.pk: line
+            for line in order.lines.select_for_update(of=("self",)).select_related("variant__product").order_by("pk")
         }
         earned = _earned_per_line(order, list(order_lines.values()))
         number = f"{order.number}-R{order.returns.count() + 1}"
@@ -1022,9 +1099,15 @@ def return_create(
                 )
             )
             if disposition == ReturnLine.Disposition.RESTOCK:
-                stock.stock_return(
-                    variant=line.variant, location=location, quantity=quantity, actor=_who(actor), reference=number
-                )
+                for lot, n in _lots_back(line, quantity):
+                    stock.stock_return(
+                        variant=line.variant,
+                        location=location,
+                        quantity=n,
+                        actor=_who(actor),
+                        reference=number,
+                        lot=lot,
+                    )
         ReturnLine.objects.bulk_create(rows)
         OrderLine.objects.bulk_update([order_lines[pk] for pk in seen], ["returned_quantity", "refunded_amount"])
         ret.amount, ret.points_given_back, ret.points_taken_back = amount, give_back, take_back
@@ -1071,10 +1154,42 @@ def return_create(
     return ret
 
 
+def _lots_back(line: OrderLine, quantity: int) -> list[tuple[object, int]]:
+    """The lots units of ``line`` go back into: for a SKU kept by lot, the lots they left from (as the
+    fulfilments recorded them, last out first back); otherwise no lot."""
+    if not line.variant.product.tracks_lots:
+        return [(None, quantity)]
+    from inventory.models import Lot
+
+    out: list[list] = []
+    for lots in FulfilmentLine.objects.filter(line=line).order_by("-pk").values_list("lots", flat=True):
+        out += [list(pair) for pair in reversed(lots)]
+    already = line.returned_quantity - quantity  # units of this line returned before this return
+    back, left = [], quantity
+    for code, n in out:
+        skip = min(already, n)
+        already, n = already - skip, n - skip
+        take = min(n, left)
+        if take:
+            back.append((Lot.objects.get(variant=line.variant, code=code), take))
+            left -= take
+        if not left:
+            break
+    if left:
+        raise BusinessRuleError(
+            _("%(sku)s is kept by lot and these units have no recorded lot.") % {"sku": line.sku}, code="lot_required"
+        )
+    return back
+
+
 def _refund_spread(order: Order, amount: Decimal, *, actor=None, ret=None) -> None:
     """Gives ``amount`` back over the captured payments, the last taken first (store credit and
     gateway tenders before cash), never more than each received."""
-    payments = list(order.payments.select_for_update().filter(status=Payment.Status.CAPTURED).order_by("-pk"))
+    rank = {Tender.EXCHANGE: 0, Tender.STORE_CREDIT: 1, Tender.CASH: 3}
+    payments = sorted(
+        order.payments.select_for_update().filter(status=Payment.Status.CAPTURED).order_by("-pk"),
+        key=lambda p: rank.get(p.tender, 2),
+    )
     left = amount
     for payment in payments:
         room = payment.amount - payment.refunded_amount
@@ -1155,3 +1270,11 @@ def order_exchange(
     _send_refunds(order)
     new.refresh_from_db()
     return ret, new
+
+
+def on_transfer_receiving(sender, transfer: Transfer, **kwargs) -> None:
+    """Before a customer-order transfer is received: its order is locked first, so receiving and
+    cancelling lock in the same order (order, transfer, stock rows) and cannot deadlock."""
+    if transfer.reservation_reference or transfer.kind == Transfer.Kind.CUSTOMER_ORDER:
+        order_ids = OrderAllocation.objects.filter(transfer_id=transfer.pk).values_list("line__order_id", flat=True)
+        list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk").values_list("pk", flat=True))

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from members.api.views import IsMember
 from members.auth import member_from_token
 from members.models import Member
-from omo.core.errors import ApplicationError, NotFoundError
+from omo.core.errors import ApplicationError, BusinessRuleError, NotFoundError
 from omo.core.idempotency import idempotent
 from omo.org.access import scope_to_user
 from omo.org.api.permissions import IsStaff, IsStaffOrChannel, is_channel_request
@@ -239,11 +239,25 @@ def _visible_orders(request):
     orders = Order.objects.all()
     if is_channel_request(request):
         token = request.META.get("HTTP_X_MEMBER_TOKEN", "")
-        member = member_from_token(token) if token else None
-        if member is not None:  # the member's orders from every channel
-            return orders.filter(Q(member=member) | Q(member__merged_into=member))
+        if token:
+            member = member_from_token(token)
+            if member is None:  # never fall back to the whole channel's orders
+                raise ApplicationError(
+                    "The member token is not valid; log the member in again.", code="invalid_member_token"
+                )
+            return orders.filter(Q(member=member) | Q(member__merged_into=member))  # every channel's
         return orders.filter(channel=request.auth.channel)
     return scope_to_user(orders, request.user)
+
+
+def _own_channel(request, order: Order) -> None:
+    """A frontend changes only its own channel's orders: a store sale is paid, cancelled and returned
+    at a store (its money may be cash in a till)."""
+    if is_channel_request(request) and order.channel_id != request.auth.channel.pk:
+        raise BusinessRuleError(
+            "This order was bought through another channel: it is handled there or at a store.",
+            code="other_channel_order",
+        )
 
 
 def _order(request, number: str) -> Order:
@@ -374,6 +388,7 @@ class OrderPayApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = _order(request, number)
+        _own_channel(request, order)
         tenders = data.validated_data["tenders"]
         if is_channel_request(request) and any(t["tender"] == "cash" for t in tenders):
             raise ApplicationError("Cash is taken at a store.", code="invalid_tender")
@@ -398,6 +413,7 @@ class OrderCancelApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = _order(request, number)
+        _own_channel(request, order)
         services.order_cancel(
             order=order,
             actor=None if is_channel_request(request) else request.user,
@@ -453,6 +469,7 @@ class PickupApi(APIView):
             actor=request.user,
             quantities=_quantities(order, data.validated_data.get("lines")),
             pickup_code=data.validated_data.get("pickup_code"),
+            idempotency_key=request.idempotency_key,
         )
         return Response(OrderSerializer(_order(request, number)).data)
 
@@ -494,6 +511,7 @@ class ShipApi(APIView):
             quantities=_quantities(order, data.validated_data.get("lines")),
             tracking=data.validated_data["tracking"],
             actor=request.user,
+            idempotency_key=request.idempotency_key,
         )
         return Response(OrderSerializer(_order_any(number)).data)
 
@@ -531,6 +549,7 @@ class ReturnCreateApi(APIView):
         v = data.validated_data
         if is_channel_request(request):
             order = _order(request, number)
+            _own_channel(request, order)
             channel, store, actor = request.auth.channel, None, None
             location = selectors.return_location(channel)
         else:

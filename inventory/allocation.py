@@ -13,6 +13,7 @@ from catalog.models import Variant
 from inventory.models import AllocationStrategyChoice, ChannelAllocation, ChannelLocation, StockLevel
 from inventory.selectors import ATP
 from inventory.services import InsufficientStock, StockLine
+from omo.core.config_cache import cached
 from omo.core.errors import BusinessRuleError
 from omo.org.models import Location, SalesChannel
 
@@ -86,11 +87,7 @@ def allocation_plan(
                 code="pickup_not_offered",
             )
         return [StockLine(variant, pickup_store, quantity) for variant, quantity in lines]
-    links = list(
-        ChannelLocation.objects.filter(channel=channel, ships=True, location__is_active=True)
-        .select_related("location")
-        .order_by("priority", "location__code")
-    )
+    links, name = cached(("allocation", channel.pk), lambda: _channel_setup(channel))
     if not links:
         raise BusinessRuleError(
             _("Channel %(code)s has no shipping locations.") % {"code": channel.code}, code="no_fulfilment_locations"
@@ -103,6 +100,15 @@ def allocation_plan(
     ):
         atp[location_id][variant_id] = value
     candidates = [(link.location, atp[link.location_id]) for link in links]
-    config = ChannelAllocation.objects.filter(channel=channel).first()
-    name = config.strategy if config else AllocationStrategyChoice.WAREHOUSE_FIRST
     return STRATEGIES[name](lines, candidates)
+
+
+def _channel_setup(channel: SalesChannel) -> tuple[list[ChannelLocation], str]:
+    """The channel's shipping locations in priority order and its strategy (cached a few seconds)."""
+    links = list(
+        ChannelLocation.objects.filter(channel=channel, ships=True, location__is_active=True)
+        .select_related("location")
+        .order_by("priority", "location__code")
+    )
+    config = ChannelAllocation.objects.filter(channel=channel).first()
+    return links, config.strategy if config else AllocationStrategyChoice.WAREHOUSE_FIRST

@@ -417,7 +417,12 @@ def stock_level_configure(
 
 
 @transaction.atomic
-def reservation_create(
+def reservation_create(**kwargs) -> list[Reservation]:
+    """Holds stock for a cart or an order, all lines or none (see ``reservation_create_in_transaction``)."""
+    return reservation_create_in_transaction(**kwargs)
+
+
+def reservation_create_in_transaction(
     *,
     lines: list[StockLine],
     reference: str,
@@ -426,10 +431,13 @@ def reservation_create(
     actor=None,
     promised: bool = False,
 ) -> list[Reservation]:
-    """Holds stock for a cart or an order, all lines or none. ``ttl=None`` holds until consumed or
-    released (a placed order); otherwise it expires and a beat job releases it. ``promised`` holds
-    units already promised to the customer (a transfer brought them for the order): they need only be
-    on hand, the safety stock does not count against them."""
+    """Holds stock for a cart or an order, all lines or none, in the caller's open transaction, which a
+    refusal must roll back (an order placement: no SAVEPOINT round trip while a hot stock row is
+    locked). ``ttl=None`` holds until consumed or released (a placed order); otherwise it expires and
+    a beat job releases it. ``promised`` holds units already promised to the customer (a transfer
+    brought them for the order): they need only be on hand, the safety stock does not count."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("reservation_create_in_transaction needs an open transaction")
     if not reference or len(reference) > 64:
         raise BusinessRuleError(
             _("A reservation needs a reference of at most 64 characters."), code="invalid_reference"

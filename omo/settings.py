@@ -59,6 +59,9 @@ ORDER_PAYMENT_MINUTES = env.env_int(E, "ORDER_PAYMENT_MINUTES", 30, minimum=1)
 ORDER_PICKUP_DAYS = env.env_int(E, "ORDER_PICKUP_DAYS", 7, minimum=1)
 ORDER_GATEWAY_TIMEOUT_MINUTES = env.env_int(E, "ORDER_GATEWAY_TIMEOUT_MINUTES", 10, minimum=1)
 ORDER_PAYMENT_PROVIDER = env.env_str(E, "ORDER_PAYMENT_PROVIDER", "orders.payments.FakePaymentProvider")
+# How long a process reuses channel fulfilment settings and running promotions (omo/core/config_cache.py).
+CONFIG_CACHE_SECONDS = env.env_int(E, "CONFIG_CACHE_SECONDS", 5)
+IDEMPOTENCY_STALE_SECONDS = env.env_int(E, "IDEMPOTENCY_STALE_SECONDS", 120, minimum=10)
 IDEMPOTENCY_KEEP_HOURS = env.env_int(E, "IDEMPOTENCY_KEEP_HOURS", 48, minimum=24)
 
 INSTALLED_APPS = [

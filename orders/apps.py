@@ -9,6 +9,24 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self):
+        from catalog.models import Category, Product, Variant, VariantPrice
+        from inventory.models import ChannelAllocation, ChannelLocation
+        from omo.core.config_cache import watch
+        from omo.org.models import Location, SalesChannel
+        from orders.models import Promotion
+
+        watch(
+            Promotion,
+            ChannelLocation,
+            ChannelAllocation,
+            Location,
+            SalesChannel,
+            Category,
+            Product,
+            Variant,
+            VariantPrice,
+        )
+
         from inventory.signals import transfer_received, transfer_receiving
         from orders.services import on_transfer_received, on_transfer_receiving
 

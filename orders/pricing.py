@@ -25,6 +25,7 @@ from members import coupons as coupon_services
 from members.loyalty import PurchaseLine, points_for_purchase
 from members.models import Member
 from members.services import available_points
+from omo.core.config_cache import cached
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, NotFoundError
 from omo.core.money import currency_quantum, money_round
 from omo.org.models import Location, SalesChannel
@@ -124,8 +125,10 @@ def _in_categories(variant: Variant, paths: list[str]) -> bool:
     return not paths or any(path == p or path.startswith(f"{p}/") for p in paths)
 
 
-def _prices(variants: list[Variant], channel: SalesChannel, at) -> dict[int, VariantPrice]:
-    return {p.variant_id: p for p in VariantPrice.objects.filter(variant__in=variants, channel=channel)}
+def _catalog(channel: SalesChannel, skus: list[str]) -> tuple[dict[str, Variant], dict[int, VariantPrice]]:
+    variants = resolve_skus(skus)  # 400 unknown_sku naming them
+    prices = {p.variant_id: p for p in VariantPrice.objects.filter(variant__in=variants.values(), channel=channel)}
+    return variants, prices
 
 
 def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[QuoteLine]:
@@ -142,8 +145,9 @@ def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[Quo
                 details={"sku": sku},
             )
         merged[sku] = merged.get(sku, 0) + quantity
-    variants = resolve_skus(list(merged))  # 400 unknown_sku naming them
-    prices = _prices(list(variants.values()), channel, at)
+    # the SKUs and their channel prices, reused a few seconds (a flash sale asks for the same SKU all
+    # the time); a sale price still starts and ends on the second, from the price row's window
+    variants, prices = cached(("skus", channel.pk, tuple(sorted(merged))), lambda: _catalog(channel, list(merged)))
     unsold = sorted(
         sku
         for sku, v in variants.items()
@@ -162,13 +166,21 @@ def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[Quo
     return lines
 
 
-def _promotions(channel: SalesChannel, store: Location | None, at) -> list[Promotion]:
-    rows = (
-        Promotion.objects.filter(is_active=True, starts_at__lte=at, ends_at__gt=at)
-        .filter(Q(channels__isnull=True) | Q(channels=channel))
+def _running(channel_id: int) -> list[Promotion]:
+    """Active promotions of the channel (all channels, or this one) with their categories and stores;
+    cached a few seconds, then filtered by the moment."""
+    return list(
+        Promotion.objects.filter(is_active=True)
+        .filter(Q(channels__isnull=True) | Q(channels=channel_id))
         .distinct()
         .prefetch_related("categories", "stores")
     )
+
+
+def _promotions(channel: SalesChannel, store: Location | None, at) -> list[Promotion]:
+    rows = [
+        p for p in cached(("promotions", channel.pk), lambda: _running(channel.pk)) if p.starts_at <= at < p.ends_at
+    ]
     out = []
     for promotion in rows:
         stores = {s.pk for s in promotion.stores.all()}

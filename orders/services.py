@@ -329,13 +329,16 @@ def order_place(
             ]
         )
         by_variant = {row.variant_id: row for row in rows}
-        LineDiscount.objects.bulk_create(
-            [
-                LineDiscount(line=row, source=d.source, promotion=d.promotion, label=d.label[:120], amount=d.amount)
-                for row, line in zip(rows, quote.lines, strict=True)
-                for d in line.discounts
-            ]
-        )
+        discounts = [
+            LineDiscount(line=row, source=d.source, promotion=d.promotion, label=d.label[:120], amount=d.amount)
+            for row, line in zip(rows, quote.lines, strict=True)
+            for d in line.discounts
+        ]
+        if discounts:
+            LineDiscount.objects.bulk_create(discounts)
+        for row in rows:  # what was written, for an answer that needs no second read
+            row.written_discounts = [d for d in discounts if d.line is row]
+        order.written_lines = rows
         OrderStatusChange.objects.create(order=order, to_status=S.PENDING_PAYMENT, by=_who(actor), by_channel=channel)
         if order.coupon_code:
             coupon_services.coupon_redeem(
@@ -364,10 +367,10 @@ def order_place(
         event_emit(event_type="order.created", aggregate_type="order", aggregate_id=number, payload=_payload(order))
         # the stock rows last: each hot row is locked from its update to the commit, nothing more
         direct = [line for line, origin in plan if origin is None]
-        if direct:
-            stock.reservation_create(lines=direct, reference=number, ttl=None)
+        if direct:  # a refusal raises out of this transaction, which rolls everything back
+            stock.reservation_create_in_transaction(lines=direct, reference=number, ttl=None)
         for origin_id, transfer in transfers.items():
-            stock.reservation_create(
+            stock.reservation_create_in_transaction(
                 lines=[line for line, origin in plan if origin is not None and origin.pk == origin_id],
                 reference=transfer.reservation_reference,
                 ttl=None,

@@ -872,6 +872,7 @@ ZH_HANT = {
     "This transfer brings goods a customer ordered: cancel the order instead.": "此調撥單載運顧客訂購的商品：請改為取消訂單。",
     "Back-order for order %(number)s": "訂單 %(number)s 的待補貨",
     "%(sku)s is kept by lot and these units have no recorded lot.": "%(sku)s 以批號管理，但這些商品沒有批號紀錄。",
+    "Empty: running.": "空白：處理中。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

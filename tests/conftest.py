@@ -161,6 +161,16 @@ def live_worker(redis_url, require_postgres, django_db_serialized_rollback, tran
             proc.kill()
 
 
+@pytest.fixture(autouse=True)
+def fresh_config_cache():
+    """Each test starts with an empty per-process config cache (database rows are reused across tests)."""
+    from omo.core.config_cache import clear
+
+    clear()
+    yield
+    clear()
+
+
 # --- people and places -----------------------------------------------------------------------------
 
 

@@ -1,17 +1,19 @@
 """``Idempotency-Key`` for POST requests that create or move money or stock (orders, payments,
-returns).
+pickups, shipments, returns, exchanges).
 
 - The same key with the same request answers what the first request answered (a retry after a
   timeout never places a second order); the answer carries ``Idempotent-Replayed: true``.
 - The same key with a different request is a 422 ``idempotency_key_reused``.
-- A duplicate arriving while the first is still running is a 409 ``idempotency_in_progress``: a
-  PostgreSQL advisory lock on the key is held for the length of the first request.
+- A duplicate arriving while the first is still running is a 409 ``idempotency_in_progress``.
 - Answers below 500 are kept (``IDEMPOTENCY_KEEP_HOURS``, 48 by default, at least 24), except the
   transient 409/423/429 (stock short, a concurrent change): those and a 5xx can be retried with the
   same key. Keys are per caller (channel key or staff user).
 
-Services that the decorated views call are idempotent on their own too (an order remembers the key it
-was placed with), so even a crash between the commit and saving the answer cannot double anything.
+How: the key's row is claimed first with one ``INSERT ... ON CONFLICT DO NOTHING`` (committed at once,
+so a twin sees it), then filled with the answer. A row left unanswered by a crashed process is taken
+over after ``IDEMPOTENCY_STALE_SECONDS``. The services behind the decorated views are idempotent on
+their own too (an order remembers the key it was placed with), so even a crash between the commit and
+the answer cannot double anything.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
@@ -51,30 +54,22 @@ def _fingerprint(request) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class _KeyLock:
-    """A session-level advisory lock on (scope, key), tried without waiting."""
+_TABLE = IdempotencyKey._meta.db_table
 
-    def __init__(self, name: str):
-        self.name = name
-        self.held = False
 
-    def __enter__(self):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [self.name])
-                self.held = cursor.fetchone()[0]
-            if not self.held:
-                raise ConflictError(
-                    _("A request with this Idempotency-Key is still being processed; retry shortly."),
-                    code="idempotency_in_progress",
-                )
-        return self
-
-    def __exit__(self, *exc):
-        if self.held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self.name])
-        return False
+def _claim(scope: str, key: str, fingerprint: str, method_path: str) -> IdempotencyKey | None:
+    """Claims the key with one INSERT that commits at once (autocommit), so a twin request sees it; None
+    when the key is taken already."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (scope, key, request_hash, method_path, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [scope, key, fingerprint, method_path, timezone.now()],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return IdempotencyKey(pk=row[0], scope=scope, key=key, request_hash=fingerprint, method_path=method_path)
 
 
 def idempotent(view_method):
@@ -91,42 +86,47 @@ def idempotent(view_method):
         if len(key) > 255:
             raise ApplicationError(_("An Idempotency-Key has at most 255 characters."), code="invalid_idempotency_key")
         scope, fingerprint = _scope(request), _fingerprint(request)
-        with _KeyLock(f"omo-idem:{scope}:{key}"):
-            kept = IdempotencyKey.objects.filter(scope=scope, key=key).first()
-            if kept is not None:
-                if kept.request_hash != fingerprint:
-                    raise BusinessRuleError(
-                        _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
-                    )
-                response = Response(kept.response_body, status=kept.response_status)
+        method_path = f"{request.method} {request.path}"[:300]
+        row = _claim(scope, key, fingerprint, method_path)
+        if row is None:  # the key was there already
+            row = IdempotencyKey.objects.get(scope=scope, key=key)
+            if row.request_hash != fingerprint:
+                raise BusinessRuleError(
+                    _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
+                )
+            if row.response_status is not None:
+                response = Response(row.response_body, status=row.response_status)
                 response["Idempotent-Replayed"] = "true"
                 return response
-            request.idempotency_key = f"{scope}:{key}"
-            try:
-                response = view_method(self, request, *args, **kwargs)
-            except ApplicationError as error:
-                response = Response(error.as_dict(), status=error.status_code)
-            if response.status_code < 500 and response.status_code not in TRANSIENT:
-                try:
-                    with transaction.atomic():
-                        IdempotencyKey.objects.create(
-                            scope=scope,
-                            key=key,
-                            request_hash=fingerprint,
-                            method_path=f"{request.method} {request.path}"[:300],
-                            response_status=response.status_code,
-                            response_body=_plain(response.data),
-                        )
-                except IntegrityError:
-                    pass  # SQLite, no advisory lock: a concurrent twin kept its answer first
-            return response
+            stale = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_STALE_SECONDS)
+            took_over = IdempotencyKey.objects.filter(
+                pk=row.pk, response_status__isnull=True, created_at__lt=stale
+            ).update(created_at=timezone.now())
+            if not took_over:
+                raise ConflictError(
+                    _("A request with this Idempotency-Key is still being processed; retry shortly."),
+                    code="idempotency_in_progress",
+                )
+        request.idempotency_key = f"{scope}:{key}"
+        try:
+            response = view_method(self, request, *args, **kwargs)
+        except ApplicationError as error:
+            response = Response(error.as_dict(), status=error.status_code)
+        except BaseException:
+            IdempotencyKey.objects.filter(pk=row.pk, response_status__isnull=True).delete()
+            raise
+        if response.status_code < 500 and response.status_code not in TRANSIENT:
+            IdempotencyKey.objects.filter(pk=row.pk).update(
+                response_status=response.status_code, response_body=_plain(response.data)
+            )
+        else:
+            IdempotencyKey.objects.filter(pk=row.pk, response_status__isnull=True).delete()
+        return response
 
     return wrapper
 
 
 def _plain(data):
-    from django.core.serializers.json import DjangoJSONEncoder
-
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 

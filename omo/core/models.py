@@ -14,7 +14,7 @@ class IdempotencyKey(models.Model):
     key = models.CharField(_("key"), max_length=255)
     request_hash = models.CharField(_("request hash"), max_length=64)
     method_path = models.CharField(_("request"), max_length=300)
-    response_status = models.PositiveSmallIntegerField(_("response status"))
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, help_text=_("Empty: running."))
     response_body = models.JSONField(_("response body"), null=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 

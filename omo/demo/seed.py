@@ -1,10 +1,10 @@
 """The demo brand: 青禾服飾 Qinghe Apparel, a Taiwanese apparel chain with an e-commerce warehouse,
 a southern distribution centre, five stores in five cities, their managers and clerks, HQ staff and
-four sales channels with known demo API keys.
+four sales channels with known demo API keys; then the catalog and stock, 3,000 members and four
+months of orders in every channel (``catalog_seed``, ``member_seed``, ``order_seed``).
 
 Deterministic and idempotent: every row has a fixed natural key and is created only when missing, so
-a second run changes nothing (a row someone edited keeps the edit). Later issues add products, stock,
-members and orders here.
+a second run changes nothing (a row someone edited keeps the edit).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.db import transaction
 
 from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
 from omo.demo.member_seed import seed_loyalty, seed_members
+from omo.demo.order_seed import seed_orders
 from omo.org import services as org
 from omo.org.models import ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import Role
@@ -157,4 +158,5 @@ def seed_demo() -> SeedResult:
                 register_create(actor=None, store=locations[store_code], code=code, name=name)
                 result.count("registers")
     seed_members(result)
+    seed_orders(result)
     return result

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Variant
-from inventory.models import LotStock, StockLevel, StockMovement
+from inventory.models import LotStock, Reservation, StockLevel, StockMovement, Transfer
 from members.models import (
     Coupon,
     CouponCampaign,
@@ -35,8 +35,10 @@ from members.models import (
 from members.segments import OMO_SEGMENTS, segment_members
 from members.services import default_points_expiry
 from omo.demo.member_seed import seed_members
+from omo.events.models import OutboxEvent
 from omo.org.access import roles_of
 from omo.org.models import REFERRAL_CODE_ALPHABET, Location, SalesChannel, StaffProfile, User
+from orders.models import Fulfilment, Order, Return
 from pos.models import Register
 
 
@@ -78,12 +80,14 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
 
     assert (
         "created 7 locations, 24 staff, 4 channels, 3 channel keys, 3 tiers, 1 earn rules, 36 products, "
-        "306 SKUs, 2 goods receipts, 5 transfers, 10 registers, 3000 members, 8516 purchases, 2 coupon campaigns."
-        in output
+        "306 SKUs, 2 goods receipts, 5 transfers, 10 registers, 3000 members, 8516 purchases, 2 coupon campaigns, "
+        "81 orders, 7 returns." in output
     )
     # about 30,000 member rows written in batches of 1,000: no query per member
     assert len(member_queries) < 120
     assert_demo_members()
+    assert_demo_orders()
+    assert_stock_books_balance()
     stores = Location.objects.filter(kind="store")
     assert stores.count() == 5
     assert len(set(stores.values_list("city", flat=True))) == 5
@@ -101,9 +105,6 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
     assert "http://127.0.0.1:8000/admin/" in output
     assert Variant.objects.filter(product__tracks_lots=True).count() == 6
     assert LotStock.objects.filter(on_hand__gt=0).values("lot__variant").distinct().count() == 6
-    for level in StockLevel.objects.all()[:50]:
-        moved = StockMovement.objects.filter(variant=level.variant_id, location=level.location_id)
-        assert level.on_hand == sum(moved.values_list("quantity", flat=True))
     assert (
         api.get("/api/v1/channel/", HTTP_X_API_KEY="omo_demoapp1_app-demo-key-not-for-production").json()["code"]
         == "APP"
@@ -169,15 +170,24 @@ def assert_demo_members() -> None:
         assert expires_on == default_points_expiry(timezone.localtime(created_at).date())
     assert PointsEntry.objects.filter(kind=PointsEntry.Kind.REDEEM).exists()
 
-    # purchases: POS rows at a store, online rows not; store-only, online-only and both
+    # purchases: POS rows at a store, online rows not (an online order's at the store that hands it
+    # over); refunds only on the demo orders that came back; store-only, online-only and both
+    history = Purchase.objects.filter(reference__startswith="DEMO-")
     assert not Purchase.objects.filter(channel__kind=SalesChannel.Kind.POS, store=None).exists()
-    assert not Purchase.objects.filter(channel__kind__in=SalesChannel.ONLINE_KINDS).exclude(store=None).exists()
+    assert not history.filter(channel__kind__in=SalesChannel.ONLINE_KINDS).exclude(store=None).exists()
     assert not Purchase.objects.filter(Q(paid_at__gt=now) | Q(paid_at__lt=now - relativedelta(months=14))).exists()
-    assert not Purchase.objects.exclude(refunded=0).exists()
+    assert not history.exclude(refunded=0).exists()
+    by_order = Purchase.objects.exclude(reference__startswith="DEMO-")
+    assert sorted(by_order.values_list("reference", "store", "amount", "refunded", "paid_at")) == sorted(
+        Order.objects.exclude(member=None)
+        .exclude(paid_at=None)
+        .values_list("number", "store", "total", "refunded_total", "paid_at")
+    )
     segments = {omo: segment_members({"omo": omo}).count() for omo in OMO_SEGMENTS}
-    assert segments == {"store_only": 1137, "online_only": 678, "both": 744, "none": 441}
+    assert segments == {"store_only": 1137, "online_only": 679, "both": 756, "none": 428}
 
-    # tiers: the one the rolling 12-month net spend reaches, with one history row saying so
+    # tiers: the one the rolling 12-month net spend reaches, with one history row saying so; a member
+    # who ordered since was upgraded at once by the order and keeps the tier while it is valid
     since = timezone.make_aware(datetime.combine(today - relativedelta(months=12), time()))
     spend = dict(
         Purchase.objects.filter(paid_at__gte=since)
@@ -187,16 +197,26 @@ def assert_demo_members() -> None:
     )
     tiers = list(Tier.objects.order_by("rank"))
     states = {s.member_id: s for s in MemberTier.objects.select_related("tier")}
-    changes = {c.member_id: c for c in TierChange.objects.all()}
-    assert len(changes) == TierChange.objects.count() == len(states) == 3000
+    changes = defaultdict(list)
+    for change in TierChange.objects.order_by("id"):
+        changes[change.member_id].append(change)
+    assert len(changes) == len(states) == 3000
+    ordered = set(Order.objects.exclude(member=None).exclude(paid_at=None).values_list("member", flat=True))
     for pk in balances:
         reached = [t for t in tiers if t.min_spend_12m <= spend.get(pk, Decimal(0))][-1]
-        assert states[pk].tier == reached
-        assert states[pk].valid_until == (
-            today + relativedelta(months=reached.validity_months) if reached.rank > 0 else None
-        )
-        assert (changes[pk].from_tier_id, changes[pk].to_tier_id) == (None, reached.pk)
-        assert changes[pk].spend_12m == spend.get(pk, 0)
+        tier = states[pk].tier
+        assert states[pk].valid_until == (today + relativedelta(months=tier.validity_months) if tier.rank > 0 else None)
+        if pk not in ordered:
+            assert tier == reached
+            assert [(c.from_tier_id, c.to_tier_id, c.spend_12m) for c in changes[pk]] == [
+                (None, reached.pk, spend.get(pk, 0))
+            ]
+            continue
+        assert tier.rank >= reached.rank
+        assert [c.from_tier_id for c in changes[pk]] == [None] + [c.to_tier_id for c in changes[pk][:-1]]
+        assert changes[pk][-1].to_tier == tier
+        assert all(c.to_tier.min_spend_12m <= c.spend_12m for c in changes[pk])
+    assert sum(len(c) > 1 for c in changes.values()) == TierChange.objects.count() - 3000 == 5
     assert {s.tier.code for s in states.values()} == {"MEMBER", "SILVER", "GOLD"}
 
     # coupons: use counts agree with the redemptions
@@ -218,3 +238,111 @@ def assert_demo_members() -> None:
     assert referred.count() > 50
     assert not referred.filter(referred_by__created_at__gte=F("created_at")).exists()
     assert ReferralReward.objects.count() == referred.filter(purchases__isnull=False).distinct().count()
+
+
+def assert_demo_orders() -> None:
+    """Four months of orders in every channel and state, made by the services and dated afterwards."""
+    now = timezone.now()
+    orders = Order.objects.all()
+    assert dict(orders.values_list("status").annotate(n=Count("id")).values_list("status", "n")) == {
+        "completed": 61,
+        "partially_returned": 4,
+        "returned": 2,
+        "ready_for_pickup": 3,
+        "fulfilling": 2,
+        "paid": 2,
+        "pending_payment": 3,
+        "cancelled": 4,
+    }
+    assert sorted(
+        orders.values_list("channel__code", "fulfilment")
+        .annotate(n=Count("id"))
+        .values_list("channel__code", "fulfilment", "n")
+    ) == [
+        ("APP", "pickup", 7),
+        ("APP", "ship", 11),
+        ("POS", "counter", 33),
+        ("POS", "ship", 3),  # endless aisle
+        ("SHOPEE", "ship", 4),
+        ("WEB", "pickup", 7),
+        ("WEB", "ship", 16),
+    ]
+    assert orders.exclude(member=None).count() == 69
+    assert orders.filter(points_redeemed__gt=0).count() == 7
+    assert orders.exclude(coupon_code="").count() == 1
+
+    # spread over the last four months, each step after the one before
+    assert {(now - o.placed_at).days // 30 for o in orders} == {0, 1, 2, 3}
+    assert not orders.filter(placed_at__lt=now - relativedelta(days=121)).exists()
+    for order in orders.prefetch_related("history", "fulfilments"):
+        steps = [h.at for h in order.history.all()]
+        assert steps == sorted(steps) and steps[-1] <= now
+        assert 0 <= (steps[0] - order.placed_at).total_seconds() < 1  # written in the same step
+        assert [h.to_status for h in order.history.all()][-1] == order.status
+        if order.paid_at:
+            assert order.placed_at < order.paid_at <= (order.completed_at or now)
+            assert all(order.paid_at < f.at <= (order.completed_at or now) for f in order.fulfilments.all())
+        assert abs((order.pay_by - order.placed_at).total_seconds() - 30 * 60) < 1  # dated with its order
+
+    # pickups: one collected in two batches (分批取貨); two on their way from the warehouse, one arrived
+    batches = orders.filter(fulfilment="pickup").annotate(n=Count("fulfilments")).filter(n__gt=1)
+    assert [(o.status, o.n) for o in batches] == [("completed", 2)]
+    waiting = Transfer.objects.filter(kind="customer_order")
+    assert sorted(waiting.values_list("status", flat=True)) == [
+        "cancelled",
+        "received",
+        "received",
+        "received",
+        "shipped",
+        "shipped",
+    ]
+    for transfer in waiting.filter(status="shipped"):
+        number = transfer.reservation_reference.split(":")[0]
+        assert orders.get(number=number).status == "fulfilling"
+    arrived = [orders.get(number=t.reservation_reference.split(":")[0]) for t in waiting.filter(status="received")]
+    assert sorted(o.status for o in arrived) == ["completed", "completed", "ready_for_pickup"]
+
+    # ship-from-store (門市出貨) and endless aisle (sold in a store, shipped from a warehouse)
+    from_stores = Fulfilment.objects.filter(kind="shipment", location__kind="store")
+    assert sorted(from_stores.values_list("order__channel__code", "order__status")) == [("WEB", "completed")] * 3
+    aisle = orders.filter(channel__code="POS", fulfilment="ship")
+    assert all(o.store and o.clerk for o in aisle)
+    assert set(Fulfilment.objects.filter(order__in=aisle).values_list("location__kind", flat=True)) == {"warehouse"}
+
+    # returns: a web order returned in a store, partial returns, one to store credit
+    returns = Return.objects.all()
+    assert returns.count() == 7
+    assert returns.filter(order__channel__code="WEB", channel__code="POS").exclude(store=None).count() == 3
+    assert returns.filter(order__status="partially_returned").count() == 4
+    assert returns.filter(refund_to="store_credit").count() == 1
+    for order in orders.filter(status__in=["returned", "partially_returned", "cancelled"]).exclude(paid_at=None):
+        assert order.refunded_total == sum(r.amount for r in order.refunds.all())
+    assert not orders.filter(status="returned").exclude(refunded_total=F("paid_total")).exists()
+
+    # the outbox announced every order and every payment
+    events = OutboxEvent.objects.filter(aggregate_type="order")
+    assert events.filter(event_type="order.created").count() == orders.count()
+    assert events.filter(event_type="order.paid").count() == orders.exclude(paid_at=None).count()
+
+
+def assert_stock_books_balance() -> None:
+    """On hand equals the movements and reserved the active reservations, for every SKU and location
+    (and lot): the orders moved stock only through the services."""
+
+    def sums(rows, *keys):
+        return {tuple(r[:-1]): r[-1] for r in rows.values(*keys).annotate(s=Sum("quantity")).values_list(*keys, "s")}
+
+    moved = sums(StockMovement.objects.all(), "variant", "location")
+    held = sums(Reservation.objects.filter(status="active"), "variant", "location")
+    levels = StockLevel.objects.values_list("variant", "location", "on_hand", "reserved")
+    assert {(v, loc): on_hand for v, loc, on_hand, _r in levels} == {k: n for k, n in moved.items()} | {
+        (v, loc): 0 for v, loc, on_hand, _r in levels if (v, loc) not in moved
+    }
+    assert {(v, loc): r for v, loc, _h, r in levels if r} == {k: n for k, n in held.items() if n}
+    by_lot = sums(StockMovement.objects.exclude(lot=None), "lot", "location")
+    assert {(lot, loc): n for lot, loc, n in LotStock.objects.values_list("lot", "location", "on_hand")} == by_lot
+    # held for the orders not handed over yet (what a fulfilling pickup waits for left with its transfer)
+    waiting = Order.objects.filter(status__in=["pending_payment", "paid", "ready_for_pickup"])
+    assert set(Reservation.objects.filter(status="active").values_list("reference", flat=True)) == set(
+        waiting.values_list("number", flat=True)
+    )

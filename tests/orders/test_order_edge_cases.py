@@ -175,30 +175,36 @@ def test_a_pickup_batch_retried_after_a_crash_is_not_handed_over_twice(shop, cle
     services.order_pay(order=order, tenders=[{"tender": "card"}])
     clerk = client_for(clerk_a)
     clerk.raise_request_exception = False
-    from omo.core import idempotency
+    from datetime import timedelta
 
-    real_create = idempotency.IdempotencyKey.objects.create
+    from django.utils import timezone
+
+    from omo.core import idempotency
+    from omo.core.models import IdempotencyKey
+
+    real_plain = idempotency._plain
     calls = []
 
-    def dies_once(**kwargs):  # the process dies after the service committed, before the answer is kept
+    def dies_once(data):  # the process dies after the service committed, before the answer is kept
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("worker killed")
-        return real_create(**kwargs)
+        return real_plain(data)
 
-    monkeypatch.setattr(idempotency.IdempotencyKey.objects, "create", dies_once)
+    monkeypatch.setattr(idempotency, "_plain", dies_once)
     body = {"lines": [{"sku": TEE, "quantity": 2}]}
 
     # when the first batch of 2 is handed over and the POS retries with the same key
     assert post(clerk, f"/api/v1/orders/{order.number}/pickup/", body, key="batch-1").status_code == 500
-    post(clerk, f"/api/v1/orders/{order.number}/pickup/", body, key="batch-1")
+    soon = post(clerk, f"/api/v1/orders/{order.number}/pickup/", body, key="batch-1")
+    assert (soon.status_code, soon.json()["code"]) == (409, "idempotency_in_progress")
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=1))  # the claim went stale
+    later = post(clerk, f"/api/v1/orders/{order.number}/pickup/", body, key="batch-1")
 
-    # then 2 tees left the store, not 4
+    # then 2 tees left the store, not 4: the service found the batch it had already handed over
+    assert later.status_code == 200
     assert order.lines.get().fulfilled_quantity == 2
     assert on_hand(shop.tee, shop.store_a) == (3, 2)
-
-
-# --- 4. payments and refunds ----------------------------------------------------------------------------
 
 
 class Crash(BaseException):

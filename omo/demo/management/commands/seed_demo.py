@@ -6,7 +6,7 @@ from omo.demo.seed import DEMO_PASSWORD, seed_demo
 
 class Command(BaseCommand):
     help = (
-        "Creates the demo brand (locations, channels, staff, registers, catalog, stock, members). "
+        "Creates the demo brand (locations, channels, staff, registers, catalog, stock, members, orders). "
         "Safe to run again: it changes nothing."
     )
 

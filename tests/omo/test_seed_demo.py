@@ -83,8 +83,9 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
         "306 SKUs, 2 goods receipts, 5 transfers, 10 registers, 3000 members, 8516 purchases, 2 coupon campaigns, "
         "81 orders, 7 returns." in output
     )
-    # about 30,000 member rows written in batches of 1,000: no query per member
-    assert len(member_queries) < 120
+    # about 30,000 member rows written in batches of 1,000 (SQLite takes fewer rows per statement, at
+    # most 999 parameters): no query per member either way
+    assert len(member_queries) < (120 if connection.vendor == "postgresql" else 500)
     assert_demo_members()
     assert_demo_orders()
     assert_stock_books_balance()

@@ -239,13 +239,13 @@ def order_place(
     the location the goods come from (a clerk ordering from the warehouse for a customer). A retried
     call with the same ``idempotency_key`` returns the first order."""
     if idempotency_key:
-        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if existing.channel_id != channel.pk or existing.member_id != (member.pk if member else None):
+        existing = Order.objects.filter(idempotency_key=idempotency_key).values_list("pk", "channel_id", "member_id")
+        for pk, channel_id, member_id in existing:  # at most one
+            if channel_id != channel.pk or member_id != (member.pk if member else None):
                 raise BusinessRuleError(
                     _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
                 )
-            return existing
+            return Order.objects.get(pk=pk)
     if fulfilment not in Order.Fulfilment.values:
         raise ApplicationError(_("Unknown fulfilment %(f)s.") % {"f": fulfilment}, code="invalid_fulfilment")
     if actor is not None:

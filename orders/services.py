@@ -286,60 +286,61 @@ def order_place(
         plan = [(line, None) for line in allocation_plan(channel=channel, lines=wanted)]
     number = _next_number(channel)
     now = timezone.now()
+    order = Order(
+        number=number,
+        channel=channel,
+        store=store,
+        member=member,
+        clerk=_who(clerk),
+        referral_code=(referral_code or "").strip().upper()[:12],
+        fulfilment=fulfilment,
+        status=S.PENDING_PAYMENT,
+        currency=quote.currency,
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        total=quote.total,
+        tax_total=quote.tax_total,
+        tax_rate=quote.tax_rate,
+        points_redeemed=quote.points_redeemed,
+        coupon_code=quote.coupon_code if quote.coupon and quote.coupon["applies"] else "",
+        pickup_code=_pickup_code() if fulfilment == Order.Fulfilment.PICKUP else "",
+        shipping_address=address,
+        idempotency_key=idempotency_key,
+        created_by=_who(actor),
+        placed_at=now,
+        pay_by=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
+    )
+    rows = [
+        OrderLine(
+            order=order,
+            variant=line.variant,
+            sku=line.variant.sku,
+            name=str(line.variant)[:200],
+            quantity=line.quantity,
+            list_price=line.list_price,
+            unit_price=line.unit_price,
+            discount=line.discount,
+            net=line.net,
+            tax=line.tax,
+            points_redeemed=line.points,
+        )
+        for line in quote.lines
+    ]
+    discounts = [
+        LineDiscount(line=row, source=d.source, promotion=d.promotion, label=d.label[:120], amount=d.amount)
+        for row, line in zip(rows, quote.lines, strict=True)
+        for d in line.discounts
+    ]
+    for row in rows:  # what was written, for an answer that needs no second read
+        row.written_discounts = [d for d in discounts if d.line is row]
+    order.written_lines = rows
     with transaction.atomic():
-        order = Order.objects.create(
-            number=number,
-            channel=channel,
-            store=store,
-            member=member,
-            clerk=_who(clerk),
-            referral_code=(referral_code or "").strip().upper()[:12],
-            fulfilment=fulfilment,
-            status=S.PENDING_PAYMENT,
-            currency=quote.currency,
-            subtotal=quote.subtotal,
-            discount_total=quote.discount_total,
-            total=quote.total,
-            tax_total=quote.tax_total,
-            tax_rate=quote.tax_rate,
-            points_redeemed=quote.points_redeemed,
-            coupon_code=quote.coupon_code if quote.coupon and quote.coupon["applies"] else "",
-            pickup_code=_pickup_code() if fulfilment == Order.Fulfilment.PICKUP else "",
-            shipping_address=address,
-            idempotency_key=idempotency_key,
-            created_by=_who(actor),
-            pay_by=now + timedelta(minutes=settings.ORDER_PAYMENT_MINUTES),
-        )
-        rows = OrderLine.objects.bulk_create(
-            [
-                OrderLine(
-                    order=order,
-                    variant=line.variant,
-                    sku=line.variant.sku,
-                    name=str(line.variant)[:200],
-                    quantity=line.quantity,
-                    list_price=line.list_price,
-                    unit_price=line.unit_price,
-                    discount=line.discount,
-                    net=line.net,
-                    tax=line.tax,
-                    points_redeemed=line.points,
-                )
-                for line in quote.lines
-            ]
-        )
-        by_variant = {row.variant_id: row for row in rows}
-        discounts = [
-            LineDiscount(line=row, source=d.source, promotion=d.promotion, label=d.label[:120], amount=d.amount)
-            for row, line in zip(rows, quote.lines, strict=True)
-            for d in line.discounts
+        transfers = _transfers_for(order, plan, actor)
+        allocations = [
+            (line.variant.pk, line.location.pk, line.quantity, transfers[origin.pk].pk if origin is not None else None)
+            for line, origin in plan
         ]
-        if discounts:
-            LineDiscount.objects.bulk_create(discounts)
-        for row in rows:  # what was written, for an answer that needs no second read
-            row.written_discounts = [d for d in discounts if d.line is row]
-        order.written_lines = rows
-        OrderStatusChange.objects.create(order=order, to_status=S.PENDING_PAYMENT, by=_who(actor), by_channel=channel)
+        _write_order(order, rows, discounts, allocations, actor=actor, channel=channel)
         if order.coupon_code:
             coupon_services.coupon_redeem(
                 code=order.coupon_code,
@@ -353,18 +354,6 @@ def order_place(
             member_services.points_redeem(
                 member=member, points=quote.points_redeemed, reference=number, actor=_who(actor)
             )
-        transfers = _transfers_for(order, plan, actor)
-        allocations = [
-            OrderAllocation(
-                line=by_variant[line.variant.pk],
-                location=line.location,
-                quantity=line.quantity,
-                transfer=transfers.get(origin.pk) if origin is not None else None,
-            )
-            for line, origin in plan
-        ]
-        OrderAllocation.objects.bulk_create(allocations)
-        event_emit(event_type="order.created", aggregate_type="order", aggregate_id=number, payload=_payload(order))
         # the stock rows last: each hot row is locked from its update to the commit, nothing more
         direct = [line for line, origin in plan if origin is None]
         if direct:  # a refusal raises out of this transaction, which rolls everything back
@@ -378,6 +367,106 @@ def order_place(
         if order.total == 0:  # everything paid by points or discounts
             _after_paid(order, actor=actor, channel=channel)
     return order
+
+
+_ORDER_COLUMNS = (
+    "number", "channel_id", "store_id", "member_id", "clerk_id", "referral_code", "fulfilment", "status",
+    "currency", "subtotal", "discount_total", "total", "tax_total", "tax_rate", "points_redeemed",
+    "points_earned", "coupon_code", "paid_total", "refunded_total", "pickup_code", "shipping_address",
+    "idempotency_key", "created_by_id", "placed_at", "pay_by",
+)  # fmt: skip
+_LINE_COLUMNS = (
+    "variant_id", "sku", "name", "quantity", "list_price", "unit_price", "discount", "net", "tax", "points_redeemed",
+)  # fmt: skip
+
+
+def _write_order(order: Order, rows: list[OrderLine], discounts: list[LineDiscount], allocations, *, actor, channel):
+    """Writes the order, its lines, their discounts, the first status, the allocations and the
+    ``order.created`` event. On PostgreSQL that is one statement (a chain of INSERTs joined by the
+    variant, each line's variant being unique in an order): the flash-sale path; elsewhere the ORM."""
+    event = {"event_type": "order.created", "aggregate_type": "order", "aggregate_id": order.number}
+    if connection.vendor != "postgresql":
+        order.save(force_insert=True)
+        OrderLine.objects.bulk_create(rows)
+        for row in rows:
+            row.order_id = order.pk
+        if discounts:
+            LineDiscount.objects.bulk_create(discounts)
+        OrderStatusChange.objects.create(order=order, to_status=S.PENDING_PAYMENT, by=_who(actor), by_channel=channel)
+        by_variant = {row.variant_id: row for row in rows}
+        OrderAllocation.objects.bulk_create(
+            [
+                OrderAllocation(line=by_variant[v], location_id=loc, quantity=q, transfer_id=t)
+                for v, loc, q, t in allocations
+            ]
+        )
+        event_emit(payload=_payload(order), **event)
+        return
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from omo.events.models import OutboxEvent
+
+    values = [getattr(order, c) for c in _ORDER_COLUMNS]
+    values[_ORDER_COLUMNS.index("shipping_address")] = json.dumps(order.shipping_address)
+    params: list = list(values)
+    line_rows = ", ".join(["(" + ", ".join(["%s"] * len(_LINE_COLUMNS)) + ")"] * len(rows))
+    for row in rows:
+        params += [getattr(row, c) for c in _LINE_COLUMNS]
+    sql = [
+        f"WITH o AS (INSERT INTO {Order._meta.db_table} ({', '.join(_ORDER_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_ORDER_COLUMNS))}) RETURNING id), "
+        f"l AS (INSERT INTO {OrderLine._meta.db_table} (order_id, {', '.join(_LINE_COLUMNS)}, fulfilled_quantity, "
+        "returned_quantity, refunded_amount) "
+        "SELECT o.id, v.variant_id::bigint, v.sku, v.name, v.quantity::integer, v.list_price::numeric, "
+        "v.unit_price::numeric, v.discount::numeric, v.net::numeric, v.tax::numeric, v.points::integer, 0, 0, 0 "
+        f"FROM o, (VALUES {line_rows}) AS v({', '.join(_LINE_COLUMNS[:-1])}, points) RETURNING id, variant_id), "
+        f"h AS (INSERT INTO {OrderStatusChange._meta.db_table} (order_id, from_status, to_status, by_id, "
+        "by_channel_id, note, at) SELECT o.id, '', %s, %s, %s, '', %s FROM o), "
+    ]
+    params += [S.PENDING_PAYMENT, getattr(_who(actor), "pk", None), getattr(channel, "pk", None), order.placed_at]
+    allocation_rows = ", ".join(["(%s, %s, %s, %s)"] * len(allocations))
+    sql.append(
+        f"a AS (INSERT INTO {OrderAllocation._meta.db_table} (line_id, location_id, quantity, fulfilled, "  # noqa: S608
+        "transfer_id) "
+        "SELECT l.id, v.location_id::bigint, v.quantity::integer, 0, v.transfer_id::bigint FROM l "
+        f"JOIN (VALUES {allocation_rows}) AS v(variant_id, location_id, quantity, transfer_id) "
+        "ON v.variant_id::bigint = l.variant_id), "
+    )
+    for allocation in allocations:
+        params += list(allocation)
+    if discounts:
+        discount_rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(discounts))
+        sql.append(
+            f"d AS (INSERT INTO {LineDiscount._meta.db_table} (line_id, source, promotion_id, label, amount) "  # noqa: S608
+            "SELECT l.id, v.source, v.promotion_id::bigint, v.label, v.amount::numeric FROM l "
+            f"JOIN (VALUES {discount_rows}) AS v(variant_id, source, promotion_id, label, amount) "
+            "ON v.variant_id::bigint = l.variant_id), "
+        )
+        for d in discounts:
+            params += [d.line.variant_id, d.source, d.promotion_id, d.label, d.amount]
+    sql.append(
+        f"e AS (INSERT INTO {OutboxEvent._meta.db_table} (event_type, aggregate_type, aggregate_id, payload, "  # noqa: S608
+        "created_at, attempts, last_error) VALUES (%s, %s, %s, %s, %s, 0, '')) "
+        "SELECT (SELECT id FROM o), l.id, l.variant_id FROM l"
+    )
+    params += [
+        event["event_type"],
+        event["aggregate_type"],
+        event["aggregate_id"],
+        json.dumps(_payload(order), cls=DjangoJSONEncoder),
+        order.placed_at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("".join(sql), params)
+        written = cursor.fetchall()
+    order.pk = written[0][0]
+    order._state.adding = False
+    line_ids = {variant_id: line_id for _order_id, line_id, variant_id in written}
+    for row in rows:
+        row.pk, row.order_id = line_ids[row.variant_id], order.pk
+        row._state.adding = False
 
 
 def _transfers_for(order: Order, plan, actor) -> dict[int, Transfer]:

@@ -8,6 +8,13 @@ class OrgConfig(AppConfig):
     label = "org"
     verbose_name = _("Organisation")
 
+    def ready(self):
+        from omo.core.config_cache import watch
+        from omo.org.models import ChannelCredential, SalesChannel
+
+        # channel keys are looked up per request: reused a few seconds, dropped when one is revoked
+        watch(ChannelCredential, SalesChannel)
+
 
 class OmoAdminConfig(admin_apps.AdminConfig):
     """The Django admin with this project's HQ-only site (omo/org/admin_site.py)."""

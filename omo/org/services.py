@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from omo.core.config_cache import cached
 from omo.core.errors import BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import STORE_ROLES, Role
@@ -128,13 +129,20 @@ def channel_credential_revoke(*, credential: ChannelCredential, revoked_by: User
     return credential
 
 
+def _credential_of(prefix: str) -> ChannelCredential | None:
+    try:
+        return ChannelCredential.objects.select_related("channel").get(prefix=prefix)
+    except ChannelCredential.DoesNotExist:
+        return None
+
+
 def channel_credential_authenticate(raw_key: str) -> ChannelCredential | None:
     """The live key matching ``raw_key`` (and records its use at most every few minutes), or None."""
     parsed = split_channel_key(raw_key)
     if parsed is None:
         return None
     prefix, secret = parsed
-    credential = ChannelCredential.objects.select_related("channel").filter(prefix=prefix).first()
+    credential = cached(("channel-key", prefix), lambda: _credential_of(prefix))
     if credential is None or not hmac.compare_digest(credential.secret_hash, _hash_secret(secret)):
         return None
     now = timezone.now()

@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -238,14 +238,52 @@ def order_place(
     counter sale, the pickup store, or the store that sold an endless-aisle order; ``source`` forces
     the location the goods come from (a clerk ordering from the warehouse for a customer). A retried
     call with the same ``idempotency_key`` returns the first order."""
-    if idempotency_key:
-        existing = Order.objects.filter(idempotency_key=idempotency_key).values_list("pk", "channel_id", "member_id")
-        for pk, channel_id, member_id in existing:  # at most one
-            if channel_id != channel.pk or member_id != (member.pk if member else None):
-                raise BusinessRuleError(
-                    _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
-                )
-            return Order.objects.get(pk=pk)
+    try:
+        return _order_place(
+            channel=channel,
+            lines=lines,
+            fulfilment=fulfilment,
+            member=member,
+            store=store,
+            clerk=clerk,
+            shipping_address=shipping_address,
+            coupon_code=coupon_code,
+            points=points,
+            referral_code=referral_code,
+            idempotency_key=idempotency_key,
+            actor=actor,
+            source=source,
+        )
+    except (ApplicationError, IntegrityError):
+        # a retry of an order placed before: its key is taken (the insert fails) or the stock it took is
+        # gone (the plan fails). Looked up only then, so a new order pays nothing for it.
+        if idempotency_key:
+            existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                if existing.channel_id != channel.pk or existing.member_id != (member.pk if member else None):
+                    raise BusinessRuleError(
+                        _("This Idempotency-Key was used for a different request."), code="idempotency_key_reused"
+                    ) from None
+                return existing
+        raise
+
+
+def _order_place(
+    *,
+    channel,
+    lines,
+    fulfilment,
+    member,
+    store,
+    clerk,
+    shipping_address,
+    coupon_code,
+    points,
+    referral_code,
+    idempotency_key,
+    actor,
+    source,
+) -> Order:
     if fulfilment not in Order.Fulfilment.values:
         raise ApplicationError(_("Unknown fulfilment %(f)s.") % {"f": fulfilment}, code="invalid_fulfilment")
     if actor is not None:

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
@@ -60,7 +60,7 @@ _TABLE = IdempotencyKey._meta.db_table
 def _claim(scope: str, key: str, fingerprint: str, method_path: str) -> IdempotencyKey | None:
     """Claims the key with one INSERT that commits at once (autocommit), so a twin request sees it; None
     when the key is taken already."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # outside a transaction this commits at once (autocommit)
         cursor.execute(
             f"INSERT INTO {_TABLE} (scope, key, request_hash, method_path, created_at) "  # noqa: S608
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",

@@ -463,3 +463,19 @@ def test_a_charge_approved_while_the_order_was_cancelled_is_refunded(shop, monke
     order.refresh_from_db()
     assert (order.status, order.paid_total, order.refunded_total) == ("cancelled", Decimal(300), Decimal(300))
     assert list(order.refunds.values_list("status", flat=True)) == ["done"]
+
+
+def test_a_retried_order_finds_the_first_even_when_it_took_the_last_unit(shop):
+    from catalog.services import price_set
+    from tests.factories import make_variant
+    from tests.inventory.conftest import receive
+
+    last = make_variant(style_code="LAST")
+    price_set(variant=last, channel=shop.web, price=Decimal(10))
+    receive(shop.warehouse, last, 1)
+    first = place(shop, lines=[("LAST-M", 1)], idempotency_key="web:retry-1")
+
+    again = place(shop, lines=[("LAST-M", 1)], idempotency_key="web:retry-1")  # no stock left: still the same
+
+    assert again.pk == first.pk
+    assert Order.objects.count() == 1

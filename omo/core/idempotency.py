@@ -116,9 +116,7 @@ def idempotent(view_method):
             IdempotencyKey.objects.filter(pk=row.pk, response_status__isnull=True).delete()
             raise
         if response.status_code < 500 and response.status_code not in TRANSIENT:
-            IdempotencyKey.objects.filter(pk=row.pk).update(
-                response_status=response.status_code, response_body=_plain(response.data)
-            )
+            _keep_answer(row.pk, response.status_code, response.data)
         else:
             IdempotencyKey.objects.filter(pk=row.pk, response_status__isnull=True).delete()
         return response
@@ -126,8 +124,12 @@ def idempotent(view_method):
     return wrapper
 
 
-def _plain(data):
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+def _keep_answer(pk: int, status: int, data) -> None:
+    with connection.cursor() as cursor:  # written out: once per money or stock request
+        cursor.execute(
+            f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s",  # noqa: S608
+            [status, json.dumps(data, cls=DjangoJSONEncoder), pk],
+        )
 
 
 def idempotency_keys_purge(*, now=None) -> int:

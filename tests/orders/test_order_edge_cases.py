@@ -182,16 +182,16 @@ def test_a_pickup_batch_retried_after_a_crash_is_not_handed_over_twice(shop, cle
     from omo.core import idempotency
     from omo.core.models import IdempotencyKey
 
-    real_plain = idempotency._plain
+    real_keep = idempotency._keep_answer
     calls = []
 
-    def dies_once(data):  # the process dies after the service committed, before the answer is kept
+    def dies_once(*args):  # the process dies after the service committed, before the answer is kept
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("worker killed")
-        return real_plain(data)
+        return real_keep(*args)
 
-    monkeypatch.setattr(idempotency, "_plain", dies_once)
+    monkeypatch.setattr(idempotency, "_keep_answer", dies_once)
     body = {"lines": [{"sku": TEE, "quantity": 2}]}
 
     # when the first batch of 2 is handed over and the POS retries with the same key

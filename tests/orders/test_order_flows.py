@@ -479,3 +479,17 @@ def test_a_retried_order_finds_the_first_even_when_it_took_the_last_unit(shop):
 
     assert again.pk == first.pk
     assert Order.objects.count() == 1
+
+
+def test_the_order_created_event_names_the_order(shop):
+    order = place(shop, lines=[(CAP, 1)], member=shop.member)
+
+    event = OutboxEvent.objects.get(event_type="order.created")
+
+    assert (event.aggregate_id, event.payload["number"], event.payload["total"]) == (
+        order.number,
+        order.number,
+        "300.00",
+    )
+    assert order.number.startswith("WEB-")
+    assert Order.objects.get(number=order.number).pk == order.pk

@@ -524,7 +524,12 @@ class OrderCancelApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=200, required=False, default="")
 
-    @extend_schema(request=InputSerializer, responses=OrderSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=OrderSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    @idempotent
     def post(self, request, number: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

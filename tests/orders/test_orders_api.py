@@ -243,7 +243,9 @@ def test_returning_more_than_bought_and_paying_a_cancelled_order(shop):
         "/api/v1/orders/",
         {"lines": [{"sku": "CAP-M", "quantity": 1}], "fulfilment": "ship", "shipping_address": ADDRESS},
     ).json()["number"]
-    cancelled = web.post(f"/api/v1/orders/{number}/cancel/", {"reason": "mistake"}, format="json")
+    cancelled = post(web, f"/api/v1/orders/{number}/cancel/", {"reason": "mistake"}, key="cancel-1")
+    again = post(web, f"/api/v1/orders/{number}/cancel/", {"reason": "mistake"}, key="cancel-1")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (200, "true")  # a retried cancel, same answer
     pay = post(web, f"/api/v1/orders/{number}/pay/", {"tenders": [{"tender": "card"}]})
     ret = post(web, f"/api/v1/orders/{number}/returns/", {"lines": [{"sku": "CAP-M", "quantity": 1}]})
 

@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import resource
-import shutil
 import signal
 import socket
 import statistics
@@ -251,46 +250,10 @@ COMMIT;
 def pgbench_run(url: str, variant_id: int, location_id: int, *, seconds: float | None = None, per_client=None):
     """pgbench with CLIENTS clients for ``seconds`` (or ``per_client`` transactions each); returns
     (tx/s, [latency s per transaction])."""
-    binary = shutil.which("pgbench")
-    if not binary:
-        raise SystemExit("pgbench is needed (apt-get install postgresql-client)")
-    parts = urlsplit(url)
-    with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "flash.sql"
-        script.write_text(PGBENCH_SCRIPT.format(variant=variant_id, location=location_id))
-        length = ["-T", str(int(seconds))] if seconds else ["-t", str(per_client)]
-        out = subprocess.run(
-            [
-                binary,
-                "-n",
-                "-h",
-                parts.hostname or "127.0.0.1",
-                "-p",
-                str(parts.port or 5432),
-                "-U",
-                parts.username or "postgres",
-                "-c",
-                str(CLIENTS),
-                "-j",
-                "4",
-                *length,
-                "-l",
-                f"--log-prefix={folder}/log",
-                "-f",
-                str(script),
-                parts.path.lstrip("/"),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PGPASSWORD": parts.password or ""},
-            check=True,
-        ).stdout
-        latencies = []
-        for log in Path(folder).glob("log.*"):
-            for line in log.read_text().splitlines():
-                latencies.append(int(line.split()[2]) / 1e6)
-    tps = float(next(line for line in out.splitlines() if line.startswith("tps = ")).split()[2])
-    return tps, latencies
+    from bench.pgbench import pgbench
+
+    script = PGBENCH_SCRIPT.format(variant=variant_id, location=location_id)
+    return pgbench(url, script, clients=CLIENTS, seconds=seconds, per_client=per_client, latencies=True)
 
 
 def _cpu_seconds(gunicorn_pid: int, database: str) -> dict[str, float]:

@@ -11,15 +11,9 @@ member, sum the spendable lots, lock and draw the earliest lot, write the entry,
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
-import re
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
-from urllib.parse import urlsplit
 
 MEMBERS = 1_000_000
 REDEEMERS = 1_000
@@ -131,39 +125,9 @@ COMMIT;
 
 
 def pgbench_run(url: str, ids: list[int], seconds: float) -> float:
-    binary = shutil.which("pgbench")
-    if not binary:
-        raise SystemExit("pgbench is needed (apt-get install postgresql-client)")
-    parts = urlsplit(url)
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(PGBENCH.format(low=min(ids), high=max(ids)))
-    out = subprocess.run(
-        [
-            binary,
-            "-n",
-            "-h",
-            parts.hostname or "127.0.0.1",
-            "-p",
-            str(parts.port or 5432),
-            "-U",
-            parts.username or "postgres",
-            "-c",
-            str(CLIENTS),
-            "-j",
-            "4",
-            "-T",
-            str(max(int(seconds), 1)),
-            "-f",
-            script.name,
-            parts.path.lstrip("/"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PGPASSWORD": parts.password or ""},
-    ).stdout
-    os.unlink(script.name)
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+    from bench.pgbench import pgbench
+
+    return pgbench(url, PGBENCH.format(low=min(ids), high=max(ids)), clients=CLIENTS, seconds=seconds)[0]
 
 
 def run(url: str, *, seconds: float) -> None:

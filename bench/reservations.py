@@ -11,13 +11,7 @@ then a final run on 1,000 units checks that exactly 1,000 reservations succeed (
 from __future__ import annotations
 
 import multiprocessing
-import os
-import re
-import shutil
-import subprocess
-import tempfile
 import time
-from urllib.parse import urlsplit
 
 CLIENT_COUNTS = (8, 32)
 
@@ -108,40 +102,10 @@ COMMIT;
 
 
 def pgbench_run(url: str, clients: int, seconds: float, variant_id: int, location_id: int) -> float:
-    binary = shutil.which("pgbench")
-    if not binary:
-        raise SystemExit("pgbench is needed (apt-get install postgresql-client)")
-    parts = urlsplit(url)
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(PGBENCH_SCRIPT.format(variant=variant_id, location=location_id))
-    env = {**os.environ, "PGPASSWORD": parts.password or ""}
-    out = subprocess.run(
-        [
-            binary,
-            "-n",
-            "-h",
-            parts.hostname or "127.0.0.1",
-            "-p",
-            str(parts.port or 5432),
-            "-U",
-            parts.username or "postgres",
-            "-c",
-            str(clients),
-            "-j",
-            str(min(clients, 4)),
-            "-T",
-            str(int(seconds)),
-            "-f",
-            script.name,
-            parts.path.lstrip("/"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+    from bench.pgbench import pgbench
+
+    script = PGBENCH_SCRIPT.format(variant=variant_id, location=location_id)
+    return pgbench(url, script, clients=clients, seconds=seconds)[0]
 
 
 def _reset(level_id: int) -> None:

@@ -133,6 +133,9 @@ class Order(models.Model):
     refunded_total = models.DecimalField(_("refunded"), default=0, **MONEY)
     pickup_code = models.CharField(_("pickup code"), max_length=8, blank=True, db_index=True)
     shipping_address = models.JSONField(_("ship to"), default=dict, blank=True)
+    invoice = models.JSONField(
+        _("e-invoice details"), default=dict, blank=True, help_text=_("A mobile barcode carrier or a tax id.")
+    )
     idempotency_key = models.CharField(_("idempotency key"), max_length=300, null=True, blank=True, unique=True)
     exchange_of = models.ForeignKey(
         "self", verbose_name=_("exchange of"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -36,6 +36,7 @@ from omo.events.services import event_emit
 from omo.org.access import ensure_permission, ensure_store_allowed
 from omo.org.models import Location, SalesChannel
 from orders import pricing
+from orders.einvoice import invoice_details
 from orders.models import (
     Fulfilment,
     FulfilmentLine,
@@ -232,6 +233,7 @@ def order_place(
     idempotency_key: str | None = None,
     actor=None,
     source: Location | None = None,
+    invoice: dict | None = None,
 ) -> Order:
     """Places an order: prices it (strict: the coupon must apply, the points must be held), plans where
     the goods come from, and writes it all in one short transaction. ``store`` is the POS store for a
@@ -253,6 +255,7 @@ def order_place(
             idempotency_key=idempotency_key,
             actor=actor,
             source=source,
+            invoice=invoice,
         )
     except (ApplicationError, IntegrityError):
         # a retry of an order placed before: its key is taken (the insert fails) or the stock it took is
@@ -283,7 +286,9 @@ def _order_place(
     idempotency_key,
     actor,
     source,
+    invoice,
 ) -> Order:
+    invoice = invoice_details(invoice)
     if fulfilment not in Order.Fulfilment.values:
         raise ApplicationError(_("Unknown fulfilment %(f)s.") % {"f": fulfilment}, code="invalid_fulfilment")
     if actor is not None:
@@ -346,6 +351,7 @@ def _order_place(
         coupon_code=quote.coupon_code if quote.coupon and quote.coupon["applies"] else "",
         pickup_code=_pickup_code() if fulfilment == Order.Fulfilment.PICKUP else "",
         shipping_address=address,
+        invoice=invoice,
         idempotency_key=idempotency_key,
         created_by=_who(actor),
         placed_at=now,
@@ -415,7 +421,7 @@ _ORDER_COLUMNS = (
     "number", "channel_id", "store_id", "member_id", "clerk_id", "referral_code", "fulfilment", "status",
     "currency", "subtotal", "discount_total", "total", "tax_total", "tax_rate", "points_redeemed",
     "points_earned", "coupon_code", "paid_total", "refunded_total", "pickup_code", "shipping_address",
-    "idempotency_key", "created_by_id", "placed_at", "pay_by",
+    "invoice", "idempotency_key", "created_by_id", "placed_at", "pay_by",
 )  # fmt: skip
 _LINE_COLUMNS = (
     "variant_id", "sku", "name", "quantity", "list_price", "unit_price", "discount", "net", "tax", "points_redeemed",
@@ -454,6 +460,7 @@ def _write_order(order: Order, rows: list[OrderLine], discounts: list[LineDiscou
 
     values = [getattr(order, c) for c in _ORDER_COLUMNS]
     values[_ORDER_COLUMNS.index("shipping_address")] = json.dumps(order.shipping_address)
+    values[_ORDER_COLUMNS.index("invoice")] = json.dumps(order.invoice)
     placeholders = ["%s"] * len(_ORDER_COLUMNS)
     if order.number is None:  # drawn here: CODE-<next of the sequence>
         placeholders[_ORDER_COLUMNS.index("number")] = "%s || '-' || nextval('orders_order_number_seq')"
@@ -1345,8 +1352,9 @@ def _refund_spread(order: Order, amount: Decimal, *, actor=None, ret=None) -> No
 
 def orders_erase_personal_data(member_ids: list[int]) -> int:
     """PDPA erasure of these members (called by members.privacy inside its transaction): the delivery
-    names, phones and addresses on their orders go; the orders and their figures stay."""
-    return Order.objects.filter(member_id__in=member_ids).exclude(shipping_address={}).update(shipping_address={})
+    names, phones and addresses and the invoice carriers on their orders go; the orders and their
+    figures stay."""
+    return Order.objects.filter(member_id__in=member_ids).update(shipping_address={}, invoice={})
 
 
 def order_exchange(

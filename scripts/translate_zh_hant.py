@@ -873,6 +873,12 @@ ZH_HANT = {
     "Back-order for order %(number)s": "訂單 %(number)s 的待補貨",
     "%(sku)s is kept by lot and these units have no recorded lot.": "%(sku)s 以批號管理，但這些商品沒有批號紀錄。",
     "Empty: running.": "空白：處理中。",
+    "A mobile barcode is / and 7 characters (digits, capital letters, + - .).": "手機條碼為 / 加 7 個字元（數字、大寫英文字母、+ - .）。",
+    "%(code)s is not a valid tax id (統一編號).": "%(code)s 不是有效的統一編號。",
+    "Unknown invoice details: %(keys)s.": "未知的發票資料：%(keys)s。",
+    "Give a mobile barcode or a tax id, not both.": "請提供手機條碼或統一編號，不能兩者都給。",
+    "e-invoice details": "電子發票資料",
+    "A mobile barcode carrier or a tax id.": "手機條碼載具或統一編號。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -150,6 +150,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "amount_due",
             "pickup_code",
             "shipping_address",
+            "invoice",
             "placed_at",
             "pay_by",
             "paid_at",
@@ -370,6 +371,11 @@ class OrderListCreateApi(APIView):
         points = serializers.IntegerField(min_value=0, required=False, default=0)
         referral_code = serializers.CharField(max_length=12, required=False, default="")
         member_no = serializers.CharField(max_length=12, required=False)
+        invoice = serializers.DictField(
+            child=serializers.CharField(max_length=100),
+            required=False,
+            help_text='Taiwan e-invoice: {"carrier": "/ABC+123"} or {"tax_id": "22099131", "title": "..."}.',
+        )
 
     @extend_schema(responses=OrderSummarySerializer(many=True))
     def get(self, request):
@@ -405,6 +411,7 @@ class OrderListCreateApi(APIView):
             idempotency_key=request.idempotency_key,
             actor=actor,
             source=_store(v.get("source")) if actor else None,
+            invoice=v.get("invoice"),
         )
         if not hasattr(order, "written_lines"):  # an order placed before with this key
             order = selectors.order_detail_queryset(Order.objects.all()).get(pk=order.pk)
@@ -437,6 +444,7 @@ def _placed(order: Order) -> dict:
         "amount_due": money(order.amount_due),
         "pickup_code": order.pickup_code,
         "shipping_address": order.shipping_address,
+        "invoice": order.invoice,
         "placed_at": serializers.DateTimeField().to_representation(order.placed_at),
         "pay_by": serializers.DateTimeField().to_representation(order.pay_by) if order.pay_by else None,
         "paid_at": serializers.DateTimeField().to_representation(order.paid_at) if order.paid_at else None,

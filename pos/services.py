@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from omo.core.errors import BusinessRuleError, ConflictError, conflict_on_integrity_error
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
+from omo.core.money import money_round
 from omo.org.access import ensure_permission, ensure_store_allowed
 from omo.org.models import Location, User
-from pos.models import Register
+from pos.models import Register, Shift, ShiftEntry
 
 
 @transaction.atomic
@@ -46,3 +51,151 @@ def register_update(*, actor, register: Register, name: str | None = None, is_ac
     register.full_clean()
     register.save()
     return register
+
+
+# --- shifts -----------------------------------------------------------------------------------------
+
+
+def _money(value, field: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise ApplicationError(_("%(field)s is an amount of zero or more.") % {"field": field}, code="invalid_amount")
+    return money_round(amount)
+
+
+@transaction.atomic
+def shift_open(*, actor: User, register: Register, opening_cash) -> Shift:
+    """Opens a shift at ``register`` (one open shift per register) with the cash in the drawer."""
+    ensure_permission(actor, "pos.add_shift")
+    ensure_store_allowed(actor, register.store_id)
+    register = Register.objects.select_for_update().get(pk=register.pk)
+    if not register.is_active:
+        raise BusinessRuleError(_("This register is not in use."), code="register_inactive")
+    if Shift.objects.filter(register=register, status=Shift.Status.OPEN).exists():
+        raise ConflictError(_("A shift is already open at this register."), code="shift_open")
+    with conflict_on_integrity_error(_("A shift is already open at this register."), code="shift_open"):
+        return Shift.objects.create(
+            register=register,
+            store_id=register.store_id,
+            opened_by=actor,
+            opening_cash=_money(opening_cash, _("The opening cash")),
+        )
+
+
+def shift_current(*, register: Register) -> Shift | None:
+    return Shift.objects.filter(register=register, status=Shift.Status.OPEN).first()
+
+
+@transaction.atomic
+def shift_record(
+    *, shift: Shift, kind: str, amount, actor: User, tender: str = "", order_number: str = ""
+) -> ShiftEntry:
+    """Records money through the register during the shift (the POS sale and return services call it;
+    cash put in or taken out is recorded by the clerk). Only an open shift takes entries."""
+    ensure_permission(actor, "pos.add_shiftentry")
+    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    ensure_store_allowed(actor, shift.store_id)
+    if shift.status != Shift.Status.OPEN:
+        raise ConflictError(_("This shift is closed."), code="shift_closed")
+    if kind not in ShiftEntry.Kind.values:
+        raise ApplicationError(_("Unknown kind %(k)s.") % {"k": kind}, code="invalid_kind")
+    amount = Decimal(str(amount))
+    return ShiftEntry.objects.create(
+        shift=shift, kind=kind, tender=tender, amount=amount, order_number=order_number, by=actor
+    )
+
+
+def shift_report(shift: Shift) -> dict:
+    """Sales and refunds by tender, voids, cash in and out, and the cash the drawer should hold."""
+    by_tender: dict[str, dict[str, str]] = {}
+    counts = {"sales": 0, "refunds": 0, "voids": 0}
+    cash = shift.opening_cash
+    for kind, tender, total, n in (
+        ShiftEntry.objects.filter(shift=shift)
+        .values_list("kind", "tender")
+        .annotate(total=Sum("amount"), n=Count("id"))
+        .order_by("kind", "tender")
+    ):
+        if kind in (ShiftEntry.Kind.SALE, ShiftEntry.Kind.REFUND):
+            row = by_tender.setdefault(tender, {"sales": "0", "refunds": "0"})
+            row["sales" if kind == ShiftEntry.Kind.SALE else "refunds"] = str(total)
+        counts_key = {"sale": "sales", "refund": "refunds", "void": "voids"}.get(kind)
+        if counts_key:
+            counts[counts_key] += n
+        if tender == "cash" or kind in (ShiftEntry.Kind.CASH_IN, ShiftEntry.Kind.CASH_OUT):
+            cash += total
+    return {
+        "by_tender": by_tender,
+        "counts": counts,
+        "opening_cash": str(shift.opening_cash),
+        "expected_cash": str(cash),
+    }
+
+
+@transaction.atomic
+def shift_close(*, actor: User, shift: Shift, counted_cash, note: str = "") -> Shift:
+    """Closes the shift with the cash counted in the drawer: the variance (counted - expected) and the
+    report are kept for the store manager to approve. A variance needs a note."""
+    ensure_permission(actor, "pos.change_shift")
+    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    ensure_store_allowed(actor, shift.store_id)
+    if shift.status != Shift.Status.OPEN:
+        raise ConflictError(_("This shift is closed already."), code="shift_closed")
+    counted = _money(counted_cash, _("The counted cash"))
+    report = shift_report(shift)
+    expected = Decimal(report["expected_cash"])
+    if counted != expected and not note.strip():
+        raise BusinessRuleError(
+            _("The drawer holds %(counted)s but %(expected)s was expected: say why.")
+            % {"counted": counted, "expected": expected},
+            code="variance_note_required",
+            details={"expected": str(expected), "counted": str(counted)},
+        )
+    shift.status, shift.closed_by, shift.closed_at = Shift.Status.CLOSED, actor, timezone.now()
+    shift.counted_cash, shift.expected_cash, shift.variance = counted, expected, counted - expected
+    shift.note, shift.report = note.strip()[:300], report
+    shift.save()
+    return shift
+
+
+@transaction.atomic
+def shift_approve(*, actor: User, shift: Shift) -> Shift:
+    """The store manager approves a closed shift's report (not their own shift)."""
+    ensure_permission(actor, "pos.approve_shift")
+    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    ensure_store_allowed(actor, shift.store_id)
+    if shift.status != Shift.Status.CLOSED:
+        raise ConflictError(_("Only a closed shift is approved."), code="shift_not_closed")
+    if shift.closed_by_id == actor.pk or shift.opened_by_id == actor.pk:
+        raise BusinessRuleError(_("Someone else approves your own shift."), code="own_shift")
+    shift.status, shift.approved_by, shift.approved_at = Shift.Status.APPROVED, actor, timezone.now()
+    shift.save(update_fields=["status", "approved_by", "approved_at"])
+    return shift
+
+
+def counter_sale_pay(*, actor: User, register: Register, order, tenders: list[dict], idempotency_key=None):
+    """Pays a counter sale at ``register`` (its shift must be open) and records each tender taken in
+    the shift, so the drawer count and the report add up."""
+    from orders.models import Payment
+    from orders.services import order_pay
+
+    shift = shift_current(register=register)
+    if shift is None:
+        raise BusinessRuleError(_("Open a shift at this register first."), code="no_open_shift")
+    before = set(Payment.objects.filter(order=order).values_list("pk", flat=True))
+    try:
+        paid = order_pay(order=order, tenders=tenders, actor=actor, idempotency_key=idempotency_key)
+    finally:
+        for payment in Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).exclude(pk__in=before):
+            shift_record(
+                shift=shift,
+                kind="sale",
+                tender=payment.tender,
+                amount=payment.amount,
+                actor=actor,
+                order_number=order.number,
+            )
+    return paid

@@ -234,6 +234,7 @@ def order_place(
     actor=None,
     source: Location | None = None,
     invoice: dict | None = None,
+    override_by=None,
 ) -> Order:
     """Places an order: prices it (strict: the coupon must apply, the points must be held), plans where
     the goods come from, and writes it all in one short transaction. ``store`` is the POS store for a
@@ -256,6 +257,7 @@ def order_place(
             actor=actor,
             source=source,
             invoice=invoice,
+            override_by=override_by,
         )
     except (ApplicationError, IntegrityError):
         # a retry of an order placed before: its key is taken (the insert fails) or the stock it took is
@@ -287,6 +289,7 @@ def _order_place(
     actor,
     source,
     invoice,
+    override_by=None,
 ) -> Order:
     invoice = invoice_details(invoice)
     if fulfilment not in Order.Fulfilment.values:
@@ -318,6 +321,8 @@ def _order_place(
     wanted = [(line.variant, line.quantity) for line in quote.lines]
     if fulfilment == Order.Fulfilment.COUNTER:
         plan = [(StockLine(v, store, q), None) for v, q in wanted]
+        if override_by is not None:
+            _override_shortage(store, wanted, manager=override_by, clerk=actor)
     elif fulfilment == Order.Fulfilment.PICKUP:
         if source is not None:  # endless aisle to this store: everything comes by transfer
             plan = [(StockLine(v, source, q), source) for v, q in wanted]
@@ -522,6 +527,35 @@ def _write_order(order: Order, rows: list[OrderLine], discounts: list[LineDiscou
     for row in rows:
         row.pk, row.order_id = line_ids[row.variant_id], order.pk
         row._state.adding = False
+
+
+def _override_shortage(store: Location, wanted, *, manager, clerk) -> None:
+    """A counter sale of goods in hand that the store's stock record says are not there: with a store
+    manager's override the record is corrected first, each unit as a stock adjustment in the manager's
+    name with the reason, and an outbox event says who allowed it for which clerk."""
+    ensure_permission(manager, "inventory.add_stockmovement")
+    ensure_store_allowed(manager, store.pk)
+    available = _atp_at(store, [v for v, _q in wanted])
+    short = [(v, q - max(available.get(v.pk, 0), 0)) for v, q in wanted if q > available.get(v.pk, 0)]
+    if not short:
+        return
+    reason = _("goods in hand at the counter; override by %(manager)s for %(clerk)s") % {
+        "manager": manager.username,
+        "clerk": getattr(clerk, "username", "-"),
+    }
+    with transaction.atomic():
+        for variant, quantity in short:
+            stock.stock_adjust(variant=variant, location=store, quantity=quantity, reason=reason[:200], actor=manager)
+        event_emit(
+            event_type="stock.override",
+            aggregate_type="location",
+            aggregate_id=store.code,
+            payload={
+                "manager": manager.username,
+                "clerk": getattr(clerk, "username", None),
+                "lines": [{"sku": v.sku, "quantity": q} for v, q in short],
+            },
+        )
 
 
 def _transfers_for(order: Order, plan, actor) -> dict[int, Transfer]:

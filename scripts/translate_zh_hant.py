@@ -910,6 +910,13 @@ ZH_HANT = {
     "Only a closed shift is approved.": "只能核准已關班的班別。",
     "Someone else approves your own shift.": "自己的班別需由他人核准。",
     "Open a shift at this register first.": "請先在此收銀機開班。",
+    "POS PIN (hashed)": "POS 密碼（雜湊）",
+    "For switching clerks at a shared register and for manager overrides.": "用於共用收銀機切換店員與店長授權。",
+    "A PIN is 4 to 6 digits.": "密碼為 4 到 6 位數字。",
+    "Choose a PIN that is not a run or a repeat.": "請勿使用連號或重複數字。",
+    "Too many wrong PINs; try again in a few minutes.": "密碼錯誤次數過多，請幾分鐘後再試。",
+    "Wrong name or PIN.": "姓名或密碼錯誤。",
+    "goods in hand at the counter; override by %(manager)s for %(clerk)s": "櫃台現貨銷售；由 %(manager)s 為 %(clerk)s 授權",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

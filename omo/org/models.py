@@ -212,6 +212,12 @@ class StaffProfile(models.Model):
     referral_code = models.CharField(
         _("referral code"), max_length=12, unique=True, validators=[REFERRAL_CODE_VALIDATOR]
     )
+    pin_hash = models.CharField(
+        _("POS PIN (hashed)"),
+        max_length=128,
+        blank=True,
+        help_text=_("For switching clerks at a shared register and for manager overrides."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -7,13 +7,15 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from omo.core.config_cache import cached
-from omo.core.errors import BusinessRuleError, ConflictError, conflict_on_integrity_error
+from omo.core.errors import BusinessRuleError, ConflictError, PermissionDeniedError, conflict_on_integrity_error
 from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import STORE_ROLES, Role
 
@@ -273,3 +275,49 @@ def check_role_store(role: Role, home_store: Location | None) -> None:
         raise BusinessRuleError(_("A home store must be a store, not a warehouse."), code="home_store_not_store")
     if role not in STORE_ROLES and home_store is not None:
         raise BusinessRuleError(_("HQ staff have no home store."), code="hq_has_no_store")
+
+
+# --- POS PINs ---------------------------------------------------------------------------------------
+
+PIN_FAILURES = 5  # wrong PINs in a row before the staff member is locked out of PIN checks
+PIN_LOCK_SECONDS = 300
+
+
+@transaction.atomic
+def staff_pin_set(*, user: User, pin: str) -> None:
+    """Sets a staff member's own POS PIN: 4 to 6 digits, kept only as a password hash."""
+    if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 6):
+        raise BusinessRuleError(_("A PIN is 4 to 6 digits."), code="invalid_pin")
+    if len(set(pin)) == 1 or pin in "0123456789" or pin in "9876543210":
+        raise BusinessRuleError(_("Choose a PIN that is not a run or a repeat."), code="weak_pin")
+    profile = StaffProfile.objects.select_for_update().get(user=user)
+    profile.pin_hash = make_password(pin)
+    profile.save(update_fields=["pin_hash", "updated_at"])
+
+
+def staff_pin_check(*, username: str, pin: str, store_id: int) -> User:
+    """The active staff member of ``store_id`` (or HQ) with this username and PIN; a 403 ``wrong_pin``
+    otherwise. Five wrong PINs lock the member out of PIN checks for five minutes (counted in the
+    shared cache, so the limit holds across web workers)."""
+    key = f"omo:pin-failures:{(username or '').lower()}"
+    if cache.get(key, 0) >= PIN_FAILURES:
+        raise PermissionDeniedError(_("Too many wrong PINs; try again in a few minutes."), code="pin_locked")
+    profile = (
+        StaffProfile.objects.select_related("user")
+        .filter(user__username__iexact=(username or "").strip(), user__is_active=True)
+        .first()
+    )
+    ok = (
+        profile is not None
+        and profile.pin_hash
+        and (profile.home_store_id in (None, store_id))
+        and check_password(pin or "", profile.pin_hash)
+    )
+    if not ok:
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, PIN_LOCK_SECONDS)
+        raise PermissionDeniedError(_("Wrong name or PIN."), code="wrong_pin")
+    cache.delete(key)
+    return profile.user

@@ -353,6 +353,17 @@ def _plain_order_body(data) -> dict | None:
     return out
 
 
+def _override_manager(override: dict | None, store):
+    """The store manager who allows a counter sale beyond the stock record, by name and PIN."""
+    if not override:
+        return None
+    from omo.org.services import staff_pin_check
+
+    if store is None:
+        raise ApplicationError("An override is for a counter sale at a store.", code="store_required")
+    return staff_pin_check(username=override.get("manager", ""), pin=override.get("pin", ""), store_id=store.pk)
+
+
 class OrderListCreateApi(APIView):
     """``POST``: places an order (``Idempotency-Key`` required). ``GET``: the caller's orders, newest
     first (a frontend with a member token: that member's orders from every channel)."""
@@ -375,6 +386,11 @@ class OrderListCreateApi(APIView):
             child=serializers.CharField(max_length=100),
             required=False,
             help_text='Taiwan e-invoice: {"carrier": "/ABC+123"} or {"tax_id": "22099131", "title": "..."}.',
+        )
+        override = serializers.DictField(
+            child=serializers.CharField(max_length=150),
+            required=False,
+            help_text="Staff, a counter sale of goods in hand the stock record lacks: manager and pin.",
         )
 
     @extend_schema(responses=OrderSummarySerializer(many=True))
@@ -412,6 +428,7 @@ class OrderListCreateApi(APIView):
             actor=actor,
             source=_store(v.get("source")) if actor else None,
             invoice=v.get("invoice"),
+            override_by=_override_manager(v.get("override"), store) if actor else None,
         )
         if not hasattr(order, "written_lines"):  # an order placed before with this key
             order = selectors.order_detail_queryset(Order.objects.all()).get(pk=order.pk)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from pos import views
+
+urlpatterns = [
+    path("", views.home, name="pos-home"),
+    path("r/<int:register_id>/", views.sale, name="pos-sale"),
+    path("r/<int:register_id>/shift/open/", views.shift_open, name="pos-shift-open"),
+    path("r/<int:register_id>/scan/", views.scan, name="pos-sale-scan"),
+    path("r/<int:register_id>/qty/", views.quantity, name="pos-sale-qty"),
+    path("r/<int:register_id>/member/", views.member, name="pos-sale-member"),
+    path("r/<int:register_id>/coupon/", views.coupon, name="pos-sale-coupon"),
+    path("r/<int:register_id>/pay/", views.pay, name="pos-sale-pay"),
+    path("r/<int:register_id>/receipt/<str:number>/", views.receipt, name="pos-receipt"),
+]

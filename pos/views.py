@@ -1,0 +1,283 @@
+"""The counter pages (server-rendered, htmx): choose the register, open the shift, and sell. The cart
+lives in the clerk's session per register until the sale is paid; prices, discounts and the sale itself
+come from the orders and members services. Every sale carries a client-generated id (made when the
+cart starts, sent with the payment form), so a double click or a retry never sells twice."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from catalog.models import Variant
+from members import selectors as member_selectors
+from members.models import Member, Purchase, WalletCoupon, WishlistItem
+from members.services import available_points
+from omo.core.errors import ApplicationError, NotFoundError
+from omo.org.access import get_scoped
+from orders import pricing
+from orders import services as orders
+from orders.models import Order
+from pos import selectors, services
+
+
+def _register(request, register_id: int):
+    try:
+        return get_scoped(selectors.register_list(user=request.user), request.user, pk=register_id)
+    except NotFoundError:
+        raise Http404 from None
+
+
+def _cart(request, register) -> dict:
+    key = f"pos_cart:{register.pk}"
+    cart = request.session.get(key)
+    if cart is None:
+        cart = {"lines": {}, "member_no": None, "coupon": "", "points": 0, "sale_id": uuid.uuid4().hex}
+        request.session[key] = cart
+    return cart
+
+
+def _save(request, register, cart) -> None:
+    request.session[f"pos_cart:{register.pk}"] = cart
+    request.session.modified = True
+
+
+def _member(cart) -> Member | None:
+    if not cart.get("member_no"):
+        return None
+    return Member.objects.filter(member_no=cart["member_no"], status=Member.Status.ACTIVE).first()
+
+
+def _quote(register, cart):
+    if not cart["lines"]:
+        return None
+    from omo.org.models import SalesChannel
+
+    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    return pricing.quote(
+        channel=channel,
+        lines=list(cart["lines"].items()),
+        member=_member(cart),
+        store=register.store,
+        coupon_code=cart.get("coupon", ""),
+        points=cart.get("points") or 0,
+    )
+
+
+def _member_view(member: Member | None) -> dict | None:
+    """What the clerk sees of the member: masked personal data, tier, points, wallet, wishlist and
+    the recent purchases from every channel (online data helping the store sell)."""
+    if member is None:
+        return None
+    from django.utils import timezone
+
+    from members.loyalty import member_tier
+
+    return {
+        "masked_name": member_selectors.mask_name(member.name),
+        "masked_phone": member_selectors.mask_phone(member.phone),
+        "tier": member_tier(member),
+        "points": available_points(member, today=timezone.localdate()),
+        "wallet": [w.coupon.code for w in WalletCoupon.objects.filter(member=member).select_related("coupon")[:10]],
+        "wishlist": [w.variant.sku for w in WishlistItem.objects.filter(member=member).select_related("variant")[:10]],
+        "recent": list(Purchase.objects.filter(member=member).select_related("channel").order_by("-paid_at")[:5]),
+    }
+
+
+def _panel(request, register, cart, error: str = "", status: int = 200):
+    try:
+        quote = _quote(register, cart)
+    except ApplicationError as failure:
+        quote, error = None, error or failure.message
+    context = {"register": register, "cart": cart, "quote": quote, "error": error}
+    response = render(request, "pos/_panel.html", context, status=status)
+    if request.htmx:
+        member_html = render(request, "pos/_member.html", {"member": _member_view(_member(cart))}).content.decode()
+        response.content += f'<div id="member-box" hx-swap-oob="true">{member_html}</div>'.encode()
+    return response
+
+
+@login_required
+def home(request):
+    return render(request, "pos/home.html", {"registers": selectors.register_list(user=request.user)})
+
+
+def _page(request, register, cart, error: str = "", status: int = 200):
+    try:
+        quote = _quote(register, cart)
+    except ApplicationError as failure:
+        quote, error = None, error or failure.message
+    context = {"register": register, "cart": cart, "quote": quote, "error": error}
+    return render(request, "pos/sale.html", {**context, "member": _member_view(_member(cart))}, status=status)
+
+
+@login_required
+def sale(request, register_id: int):
+    register = _register(request, register_id)
+    if services.shift_current(register=register) is None:
+        return render(request, "pos/open_shift.html", {"register": register})
+    cart = _cart(request, register)
+    _save(request, register, cart)
+    return _page(request, register, cart)
+
+
+@login_required
+@require_POST
+def shift_open(request, register_id: int):
+    register = _register(request, register_id)
+    try:
+        services.shift_open(actor=request.user, register=register, opening_cash=request.POST.get("opening_cash", ""))
+    except ApplicationError as error:
+        return render(request, "pos/open_shift.html", {"register": register, "error": error.message}, status=400)
+    return redirect("pos-sale", register.pk)
+
+
+@login_required
+@require_POST
+def scan(request, register_id: int):
+    """A scanner types the code and Enter: a barcode, a SKU or a style's only variant."""
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    code = request.POST.get("code", "").strip()
+    variant = Variant.objects.filter(barcode=code).first() or Variant.objects.filter(sku__iexact=code).first()
+    if variant is None:
+        return _panel(request, register, cart, error=_("Nothing found for %(code)s.") % {"code": code})
+    cart["lines"][variant.sku] = cart["lines"].get(variant.sku, 0) + 1
+    _save(request, register, cart)
+    return _panel(request, register, cart)
+
+
+@login_required
+@require_POST
+def quantity(request, register_id: int):
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    sku = request.POST.get("sku", "")
+    try:
+        delta = int(request.POST.get("delta", "0"))
+    except ValueError:
+        delta = 0
+    if sku in cart["lines"]:
+        left = cart["lines"][sku] + delta
+        if left > 0:
+            cart["lines"][sku] = left
+        else:
+            del cart["lines"][sku]
+    _save(request, register, cart)
+    return _panel(request, register, cart)
+
+
+@login_required
+@require_POST
+def member(request, register_id: int):
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    raw = request.POST.get("phone", "").strip()
+    error = ""
+    if raw.replace("-", "").replace(" ", "").lstrip("+").isdigit():
+        try:
+            found = member_selectors.member_by_phone(raw)
+        except ApplicationError:
+            found = None
+    else:
+        found = member_selectors.member_by_code(raw) if raw else None
+    if found is None:
+        error = _("No member found.")
+    else:
+        cart["member_no"] = found.member_no
+    _save(request, register, cart)
+    return _panel(request, register, cart, error=error)
+
+
+@login_required
+@require_POST
+def coupon(request, register_id: int):
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    cart["coupon"] = request.POST.get("coupon", "").strip().upper()
+    try:
+        cart["points"] = max(int(request.POST.get("points") or 0), 0)
+    except ValueError:
+        cart["points"] = 0
+    _save(request, register, cart)
+    return _panel(request, register, cart)
+
+
+def _amount(raw: str) -> Decimal:
+    try:
+        return Decimal((raw or "0").strip() or "0")
+    except InvalidOperation:
+        raise ApplicationError(_("Amounts are numbers."), code="invalid_amount") from None
+
+
+@login_required
+@require_POST
+def pay(request, register_id: int):
+    """Places and pays the counter sale. The sale id from the form is the idempotency key: a second
+    submission of the same form finds the first sale."""
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    sale_id = request.POST.get("sale_id", "")
+    key = f"pos:{register.pk}:{sale_id}"
+    done = Order.objects.filter(idempotency_key=key).first()
+    if done is not None and done.status != "pending_payment":
+        return redirect("pos-receipt", register.pk, done.number)
+    if sale_id != cart["sale_id"] or not cart["lines"]:
+        return redirect("pos-sale", register.pk)
+    try:
+        cash, card = _amount(request.POST.get("cash")), _amount(request.POST.get("card"))
+        invoice = {k: request.POST[k] for k in ("carrier", "tax_id") if request.POST.get(k, "").strip()}
+        order = orders.order_place(
+            channel=_quote(register, cart).channel,
+            lines=list(cart["lines"].items()),
+            fulfilment="counter",
+            member=_member(cart),
+            store=register.store,
+            clerk=request.user,
+            actor=request.user,
+            coupon_code=cart.get("coupon", ""),
+            points=cart.get("points") or 0,
+            invoice=invoice,
+            idempotency_key=key,
+        )
+        due = order.total - order.paid_total
+        tenders = []
+        if card > 0:
+            tenders.append({"tender": "card", "amount": str(min(card, due))})
+        cash_due = due - min(card, due)
+        if cash_due > 0:
+            if cash < cash_due:
+                raise ApplicationError(
+                    _("NT$%(due)s is still due.") % {"due": f"{cash_due:.0f}"}, code="not_enough_tendered"
+                )
+            tenders.append({"tender": "cash", "amount": str(cash_due)})
+        if tenders:
+            services.counter_sale_pay(
+                actor=request.user, register=register, order=order, tenders=tenders, idempotency_key=key
+            )
+    except ApplicationError as error:
+        return _page(request, register, cart, error=error.message, status=422)
+    change = max(cash - cash_due, Decimal(0)) if cash_due > 0 else cash
+    request.session[f"pos_change:{order.number}"] = str(change)
+    request.session.pop(f"pos_cart:{register.pk}", None)
+    return redirect("pos-receipt", register.pk, order.number)
+
+
+@login_required
+def receipt(request, register_id: int, number: str):
+    register = _register(request, register_id)
+    try:
+        order = get_scoped(Order.objects.prefetch_related("lines", "payments"), request.user, number=number)
+    except NotFoundError:
+        raise Http404 from None
+    change = Decimal(request.session.get(f"pos_change:{number}", "0"))
+    return render(
+        request,
+        "pos/receipt.html",
+        {"order": order, "register_id": register.pk, "change": change, "register": register},
+    )

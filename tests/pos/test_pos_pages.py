@@ -1,0 +1,74 @@
+"""The counter pages through Django's test client: open the shift, scan, find the member, apply a
+coupon and points, pay in two tenders, print the receipt; a double submit sells once."""
+
+from decimal import Decimal
+
+import pytest
+
+from members import services as member_services
+from orders.models import Order
+from pos import services
+from pos.models import ShiftEntry
+from tests.orders.conftest import on_hand, shared_coupon
+
+
+@pytest.fixture
+def till(shop):
+    return services.register_create(actor=None, store=shop.store_a, code="POS1", name="櫃台 1")
+
+
+@pytest.fixture
+def counter(client, clerk_a):
+    client.force_login(clerk_a)
+    return client
+
+
+def test_a_full_counter_sale(shop, till, counter, clerk_a):
+    assert "opening_cash" in counter.get(f"/pos/r/{till.pk}/").content.decode()
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "3000"})
+    shared_coupon("TEN", 10)
+    member_services.points_earn(member=shop.member, points=50, reference="GIFT")
+
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "JEANS-M"}, HTTP_HX_REQUEST="true")
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": shop.tee.barcode or "TEE-M"}, HTTP_HX_REQUEST="true")
+    found = counter.post(
+        f"/pos/r/{till.pk}/member/", {"phone": "0912-345-678"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "0912-***-678" in found and "林*華" in found
+    panel = counter.post(f"/pos/r/{till.pk}/coupon/", {"coupon": "ten", "points": "20"}, HTTP_HX_REQUEST="true")
+    assert "NT$ 1690" in panel.content.decode()  # 1200 + 520 - 10 - 20
+
+    sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
+    form = {"sale_id": sale_id, "cash": "1000", "card": "1000"}
+    first = counter.post(f"/pos/r/{till.pk}/pay/", form)
+    second = counter.post(f"/pos/r/{till.pk}/pay/", form)  # a double click
+
+    order = Order.objects.get()
+    assert first.status_code == 302 and second["Location"] == first["Location"]
+    assert (order.status, order.total, order.clerk, order.member) == ("completed", Decimal(1690), clerk_a, shop.member)
+    assert sorted(order.payments.values_list("tender", "amount")) == [("card", Decimal(1000)), ("cash", Decimal(690))]
+    assert ShiftEntry.objects.count() == 2
+    assert on_hand(shop.jeans, shop.store_a) == (4, 0)
+    receipt = counter.get(first["Location"]).content.decode()
+    assert order.number in receipt and 'id="change">310<' in receipt
+
+
+def test_not_enough_tendered_sells_nothing(shop, till, counter):
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "CAP-M"}, HTTP_HX_REQUEST="true")
+    sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
+
+    response = counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "cash": "100"})
+
+    assert response.status_code == 422
+    assert "NT$300 is still due" in response.content.decode()
+    assert Order.objects.get().status == "pending_payment"  # held for the retry with more cash
+    assert on_hand(shop.cap, shop.store_a) == (5, 1)
+    again = counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "cash": "500"})
+    assert again.status_code == 302
+    assert Order.objects.get().status == "completed"
+
+
+def test_another_stores_register_is_not_found(shop, till, client, clerk_b):
+    client.force_login(clerk_b)
+    assert client.get(f"/pos/r/{till.pk}/").status_code == 404

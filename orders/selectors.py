@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from inventory.models import ChannelLocation
-from omo.core.errors import BusinessRuleError
+from omo.core.errors import ApplicationError, BusinessRuleError
 from omo.org.models import Location, SalesChannel
 from orders.models import Fulfilment, FulfilmentLine, Order, OrderLine
 
@@ -38,3 +38,28 @@ def return_location(channel: SalesChannel) -> Location:
             f"Channel {channel.code} has no location to take returns.", code="no_fulfilment_locations"
         )
     return link.location
+
+
+def pickups_at(*, store: Location, query: str = "") -> QuerySet[Order]:
+    """Pickup orders at ``store`` waiting for the customer (ready, or still on their way), newest first;
+    ``query`` finds one by pickup code, order number or the member's phone."""
+    orders = (
+        Order.objects.filter(store=store, fulfilment=Order.Fulfilment.PICKUP)
+        .filter(status__in=["ready_for_pickup", "fulfilling", "paid"])
+        .select_related("member")
+        .prefetch_related("lines")
+        .order_by("-ready_at", "-placed_at")
+    )
+    query = (query or "").strip()
+    if not query:
+        return orders
+    if query.isdigit() and len(query) == 6:
+        return orders.filter(pickup_code=query)
+    if "-" in query and not query.replace("-", "").isdigit():
+        return orders.filter(number__iexact=query)
+    from members.services import normalize_phone
+
+    try:
+        return orders.filter(member__phone=normalize_phone(query))
+    except ApplicationError:
+        return orders.none()

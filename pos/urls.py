@@ -12,4 +12,6 @@ urlpatterns = [
     path("r/<int:register_id>/coupon/", views.coupon, name="pos-sale-coupon"),
     path("r/<int:register_id>/pay/", views.pay, name="pos-sale-pay"),
     path("r/<int:register_id>/receipt/<str:number>/", views.receipt, name="pos-receipt"),
+    path("r/<int:register_id>/pickups/", views.pickups, name="pos-pickups"),
+    path("r/<int:register_id>/pickups/<str:number>/", views.pickup, name="pos-pickup"),
 ]

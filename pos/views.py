@@ -281,3 +281,63 @@ def receipt(request, register_id: int, number: str):
         "pos/receipt.html",
         {"order": order, "register_id": register.pk, "change": change, "register": register},
     )
+
+
+# --- pickup counter ---------------------------------------------------------------------------------
+
+
+@login_required
+def pickups(request, register_id: int):
+    """The store's pickup orders, found by pickup code, order number or the member's phone."""
+    from orders.selectors import pickups_at
+
+    register = _register(request, register_id)
+    q = request.GET.get("q", "")
+    orders_found = list(pickups_at(store=register.store, query=q)[:50])
+    for o in orders_found:
+        o.masked_member = member_selectors.mask_name(o.member.name) if o.member_id else "-"
+    return render(request, "pos/pickups.html", {"register": register, "orders": orders_found, "q": q})
+
+
+@login_required
+def pickup(request, register_id: int, number: str):
+    """Hands over all or part of a pickup order (分批取貨) against its pickup code; each batch carries a
+    form id, so a double submit hands over once."""
+    register = _register(request, register_id)
+    order = Order.objects.filter(store=register.store, fulfilment="pickup", number=number).first()
+    if order is None:
+        raise Http404
+    error, done = "", None
+    if request.method == "POST":
+        quantities = {}
+        for line in order.lines.all():
+            raw = request.POST.get(f"qty-{line.pk}", "0").strip() or "0"
+            if raw.isdigit() and int(raw) > 0:
+                quantities[line.pk] = int(raw)
+        try:
+            done = orders.order_pickup(
+                order=order,
+                actor=request.user,
+                quantities=quantities or None,
+                pickup_code=request.POST.get("pickup_code", "").strip(),
+                idempotency_key=f"pos-pickup:{register.pk}:{request.POST.get('batch_id', '')}",
+            )
+        except ApplicationError as failure:
+            error = failure.message
+        order.refresh_from_db()
+    lines = list(order.lines.all())
+    for line in lines:
+        line.open = line.quantity - line.fulfilled_quantity
+    return render(
+        request,
+        "pos/pickup.html",
+        {
+            "register": register,
+            "order": order,
+            "lines": lines,
+            "error": error,
+            "done": done,
+            "batch_id": uuid.uuid4().hex,
+        },
+        status=422 if error else 200,
+    )

@@ -947,6 +947,19 @@ ZH_HANT = {
     "Nothing found for %(code)s.": "找不到 %(code)s。",
     "No member found.": "找不到會員。",
     "NT$%(due)s is still due.": "尚需支付 NT$%(due)s。",
+    "Pickup": "取貨",
+    "Back to the pickups": "回取貨清單",
+    "Handed over at %(at)s:": "已於 %(at)s 交付：",
+    "Picked up": "已取",
+    "Hand over now": "本次交付",
+    "Pickup code": "取貨碼",
+    "Hand over": "交付",
+    "Pickup counter": "取貨櫃台",
+    "Back to the sale": "回銷售",
+    "Pickup code, order number or phone": "取貨碼、訂單編號或手機",
+    "Status": "狀態",
+    "Items": "商品",
+    "No pickup waiting.": "沒有待取貨的訂單。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -72,3 +72,31 @@ def test_not_enough_tendered_sells_nothing(shop, till, counter):
 def test_another_stores_register_is_not_found(shop, till, client, clerk_b):
     client.force_login(clerk_b)
     assert client.get(f"/pos/r/{till.pk}/").status_code == 404
+
+
+def test_pickup_counter_wrong_code_and_double_submit(shop, till, counter):
+    from orders import services as orders
+
+    order = orders.order_place(channel=shop.web, fulfilment="pickup", store=shop.store_a, lines=[("CAP-M", 2)])
+    orders.order_pay(order=order, tenders=[{"tender": "card"}])
+    order.refresh_from_db()
+    found = counter.get(f"/pos/r/{till.pk}/pickups/", {"q": order.pickup_code}).content.decode()
+    assert order.number in found
+    line = order.lines.get()
+
+    wrong = counter.post(
+        f"/pos/r/{till.pk}/pickups/{order.number}/",
+        {
+            f"qty-{line.pk}": "1",
+            "pickup_code": "000000" if order.pickup_code != "000000" else "111111",
+            "batch_id": "b1",
+        },
+    )
+    assert wrong.status_code == 422
+    form = {f"qty-{line.pk}": "1", "pickup_code": order.pickup_code, "batch_id": "b2"}
+    counter.post(f"/pos/r/{till.pk}/pickups/{order.number}/", form)
+    counter.post(f"/pos/r/{till.pk}/pickups/{order.number}/", form)  # the same batch again
+
+    line.refresh_from_db()
+    assert line.fulfilled_quantity == 1
+    assert on_hand(shop.cap, shop.store_a) == (4, 1)

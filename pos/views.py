@@ -196,6 +196,34 @@ def member(request, register_id: int):
 
 @login_required
 @require_POST
+def signup(request, register_id: int):
+    """Registers the customer at the counter (an existing member with this phone is found instead, no
+    second member), with this store and clerk recorded, and puts them on the sale."""
+    from members.services import member_register
+    from omo.org.access import ensure_permission
+
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    try:
+        ensure_permission(request.user, "members.add_member")
+        result = member_register(
+            phone=request.POST.get("phone", ""),
+            name=request.POST.get("name", "").strip()[:100],
+            store=register.store,
+            clerk=request.user,
+            # a ticked box is a yes; an unticked one says nothing (it never withdraws an earlier yes)
+            consents={"sms": True} if request.POST.get("sms") else {},
+            source=register.store.code,
+        )
+    except ApplicationError as error:
+        return _panel(request, register, cart, error=error.message)
+    cart["member_no"] = result.member.member_no
+    _save(request, register, cart)
+    return _panel(request, register, cart)
+
+
+@login_required
+@require_POST
 def coupon(request, register_id: int):
     register = _register(request, register_id)
     cart = _cart(request, register)

@@ -960,6 +960,11 @@ ZH_HANT = {
     "Status": "狀態",
     "Items": "商品",
     "No pickup waiting.": "沒有待取貨的訂單。",
+    "New member": "新會員",
+    "Mobile phone": "手機號碼",
+    "Name": "姓名",
+    "SMS offers": "簡訊優惠",
+    "Register": "註冊",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

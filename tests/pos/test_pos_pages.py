@@ -100,3 +100,21 @@ def test_pickup_counter_wrong_code_and_double_submit(shop, till, counter):
     line.refresh_from_db()
     assert line.fulfilled_quantity == 1
     assert on_hand(shop.cap, shop.store_a) == (4, 1)
+
+
+def test_a_member_registered_at_the_counter_is_put_on_the_sale_and_not_duplicated(shop, till, counter, clerk_a):
+    from members.models import Member
+
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    page = counter.post(
+        f"/pos/r/{till.pk}/signup/", {"phone": "0922-000-111", "name": "陳小美", "sms": "1"}, HTTP_HX_REQUEST="true"
+    )
+    again = counter.post(f"/pos/r/{till.pk}/signup/", {"phone": "0922000111"}, HTTP_HX_REQUEST="true")
+
+    member = Member.objects.get(phone="+886922000111")
+    assert (member.registered_store, member.registered_by, member.name) == (shop.store_a, clerk_a, "陳小美")
+    assert "陳*美" in page.content.decode() and "陳*美" in again.content.decode()
+    assert Member.objects.filter(phone="+886922000111").count() == 1
+    assert member.consents.get().granted is True
+    bad = counter.post(f"/pos/r/{till.pk}/signup/", {"phone": "12"}, HTTP_HX_REQUEST="true")
+    assert "not a valid phone number" in bad.content.decode()

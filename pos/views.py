@@ -369,3 +369,82 @@ def pickup(request, register_id: int, number: str):
         },
         status=422 if error else 200,
     )
+
+
+# --- returns at the counter -------------------------------------------------------------------------
+
+
+@login_required
+def returns(request, register_id: int):
+    """Takes back lines of any order (an online order too) at this store: goods back on this store's
+    shelf or written off, the refund to the original tenders or to store credit; cash given back is
+    recorded in the shift. Each form carries an id, so a double submit returns once."""
+    from orders.models import Refund
+
+    register = _register(request, register_id)
+    number = (request.POST.get("order") or request.GET.get("order") or "").strip()
+    order = Order.objects.filter(number__iexact=number).select_related("channel").first() if number else None
+    error, ret = "", None
+    if number and order is None:
+        error = _("No order %(number)s.") % {"number": number}
+    if request.method == "POST" and order is not None:
+        lines = []
+        for line in order.lines.all():
+            raw = request.POST.get(f"qty-{line.pk}", "").strip()
+            if raw.isdigit() and int(raw) > 0:
+                lines.append(
+                    {
+                        "line": line.pk,
+                        "quantity": int(raw),
+                        "disposition": request.POST.get(f"disp-{line.pk}", "restock"),
+                        "location": register.store,
+                    }
+                )
+        try:
+            ret = orders.return_create(
+                order=order,
+                lines=lines,
+                channel=_quote_channel(),
+                store=register.store,
+                refund_to=request.POST.get("refund_to", "original"),
+                reason=request.POST.get("reason", ""),
+                actor=request.user,
+                idempotency_key=f"pos-return:{register.pk}:{request.POST.get('form_id', '')}",
+            )
+            shift = services.shift_current(register=register)
+            cash_back = sum(r.amount for r in Refund.objects.filter(ret=ret, tender="cash"))
+            if shift is not None and cash_back and not shift.entries.filter(order_number=ret.number).exists():
+                services.shift_record(
+                    shift=shift,
+                    kind="refund",
+                    tender="cash",
+                    amount=-cash_back,
+                    actor=request.user,
+                    order_number=ret.number,
+                )
+        except ApplicationError as failure:
+            error = failure.message
+        order.refresh_from_db()
+    lines = list(order.lines.all()) if order else []
+    for line in lines:
+        line.returnable = line.fulfilled_quantity - line.returned_quantity
+    return render(
+        request,
+        "pos/returns.html",
+        {
+            "register": register,
+            "number": number,
+            "order": order,
+            "lines": lines,
+            "ret": ret,
+            "error": error,
+            "form_id": uuid.uuid4().hex,
+        },
+        status=422 if error and request.method == "POST" else 200,
+    )
+
+
+def _quote_channel():
+    from omo.org.models import SalesChannel
+
+    return SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()

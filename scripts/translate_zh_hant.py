@@ -965,6 +965,14 @@ ZH_HANT = {
     "Name": "姓名",
     "SMS offers": "簡訊優惠",
     "Register": "註冊",
+    "Returns": "退貨",
+    "Order number (any channel)": "訂單編號（任何通路）",
+    "Return %(no)s: NT$%(amount)s refunded.": "退貨單 %(no)s：已退款 NT$%(amount)s。",
+    "Can return": "可退",
+    "Goods": "商品處理",
+    "Refund to": "退款至",
+    "Reason": "原因",
+    "No order %(number)s.": "找不到訂單 %(number)s。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

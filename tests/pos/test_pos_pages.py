@@ -8,7 +8,7 @@ import pytest
 from members import services as member_services
 from orders.models import Order
 from pos import services
-from pos.models import ShiftEntry
+from pos.models import Shift, ShiftEntry
 from tests.orders.conftest import on_hand, shared_coupon
 
 
@@ -118,3 +118,47 @@ def test_a_member_registered_at_the_counter_is_put_on_the_sale_and_not_duplicate
     assert member.consents.get().granted is True
     bad = counter.post(f"/pos/r/{till.pk}/signup/", {"phone": "12"}, HTTP_HX_REQUEST="true")
     assert "not a valid phone number" in bad.content.decode()
+
+
+def test_an_online_order_returned_at_the_counter_and_a_cash_refund_in_the_shift(shop, till, counter, clerk_a):
+    from orders import services as orders
+
+    services.shift_open(actor=clerk_a, register=till, opening_cash=1000)
+    web = orders.order_place(
+        channel=shop.web,
+        fulfilment="ship",
+        lines=[("TEE-M", 2)],
+        shipping_address={"name": "林", "phone": "0912345678", "address": "台北"},
+    )
+    orders.order_pay(order=web, tenders=[{"tender": "card"}])
+    orders.order_ship(order=web, location=shop.warehouse)
+    line = web.lines.get()
+
+    found = counter.get(f"/pos/r/{till.pk}/returns/", {"order": web.number.lower()})
+    assert web.number in found.content.decode()
+    form = {
+        "order": web.number,
+        "form_id": "f1",
+        f"qty-{line.pk}": "1",
+        f"disp-{line.pk}": "restock",
+        "refund_to": "original",
+    }
+    counter.post(f"/pos/r/{till.pk}/returns/", form)
+    counter.post(f"/pos/r/{till.pk}/returns/", form)  # a double submit
+    web.refresh_from_db()
+    assert (web.status, web.returns.count(), web.refunded_total) == ("partially_returned", 1, Decimal(500))
+    assert on_hand(shop.tee, shop.store_a) == (6, 0)
+    assert not ShiftEntry.objects.exists()  # the refund went to the card, not out of the drawer
+
+    sale = orders.order_place(
+        channel=shop.pos, fulfilment="counter", store=shop.store_a, actor=clerk_a, lines=[("CAP-M", 1)]
+    )
+    services.counter_sale_pay(actor=clerk_a, register=till, order=sale, tenders=[{"tender": "cash"}])
+    cap = sale.lines.get()
+    counter.post(
+        f"/pos/r/{till.pk}/returns/",
+        {"order": sale.number, "form_id": "f2", f"qty-{cap.pk}": "1", f"disp-{cap.pk}": "damaged"},
+    )
+    assert services.shift_report(Shift.objects.get())["expected_cash"] == "1000.00"  # 1000 + 300 - 300
+    too_many = counter.post(f"/pos/r/{till.pk}/returns/", {"order": sale.number, "form_id": "f3", f"qty-{cap.pk}": "1"})
+    assert too_many.status_code == 422

@@ -11,6 +11,7 @@ urlpatterns = [
     path("r/<int:register_id>/member/", views.member, name="pos-sale-member"),
     path("r/<int:register_id>/coupon/", views.coupon, name="pos-sale-coupon"),
     path("r/<int:register_id>/signup/", views.signup, name="pos-sale-signup"),
+    path("r/<int:register_id>/switch/", views.switch_clerk, name="pos-switch"),
     path("r/<int:register_id>/pay/", views.pay, name="pos-sale-pay"),
     path("r/<int:register_id>/receipt/<str:number>/", views.receipt, name="pos-receipt"),
     path("r/<int:register_id>/pickups/", views.pickups, name="pos-pickups"),

@@ -448,3 +448,30 @@ def _quote_channel():
     from omo.org.models import SalesChannel
 
     return SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+
+
+# --- quick clerk switching --------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def switch_clerk(request, register_id: int):
+    """Another clerk of this store takes over the shared register with their name and PIN; the cart
+    on the register stays."""
+    from django.contrib.auth import login
+
+    from omo.org.services import staff_pin_check
+
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    try:
+        clerk = staff_pin_check(
+            username=request.POST.get("username", ""), pin=request.POST.get("pin", ""), store_id=register.store_id
+        )
+    except ApplicationError as error:
+        return _page(request, register, cart, error=error.message, status=403)
+    if clerk.pk != request.user.pk:
+        kept = {k: v for k, v in request.session.items() if k.startswith(("pos_cart:", "pos_change:"))}
+        login(request, clerk, backend="django.contrib.auth.backends.ModelBackend")
+        request.session.update(kept)
+    return redirect("pos-sale", register.pk)

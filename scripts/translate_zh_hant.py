@@ -973,6 +973,9 @@ ZH_HANT = {
     "Refund to": "退款至",
     "Reason": "原因",
     "No order %(number)s.": "找不到訂單 %(number)s。",
+    "Switch clerk": "切換店員",
+    "Login name": "登入帳號",
+    "Switch": "切換",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

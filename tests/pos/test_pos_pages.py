@@ -162,3 +162,24 @@ def test_an_online_order_returned_at_the_counter_and_a_cash_refund_in_the_shift(
     assert services.shift_report(Shift.objects.get())["expected_cash"] == "1000.00"  # 1000 + 300 - 300
     too_many = counter.post(f"/pos/r/{till.pk}/returns/", {"order": sale.number, "form_id": "f3", f"qty-{cap.pk}": "1"})
     assert too_many.status_code == 422
+
+
+def test_quick_clerk_switching_keeps_the_cart(shop, till, counter, clerk_a, store_a):
+    from omo.org import services as org
+    from omo.org.roles import Role
+    from tests.factories import make_staff
+
+    other = make_staff(Role.CLERK, store=store_a, username="a.clerk2").user
+    org.staff_pin_set(user=other, pin="5831")
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "CAP-M"}, HTTP_HX_REQUEST="true")
+
+    wrong = counter.post(f"/pos/r/{till.pk}/switch/", {"username": "a.clerk2", "pin": "0000"})
+    assert wrong.status_code == 403
+    switched = counter.post(f"/pos/r/{till.pk}/switch/", {"username": "a.clerk2", "pin": "5831"})
+    assert switched.status_code == 302
+    sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
+    counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "cash": "300"})
+
+    order = Order.objects.get()
+    assert (order.clerk, order.status) == (other, "completed")  # the sale belongs to the clerk who made it

@@ -475,3 +475,67 @@ def switch_clerk(request, register_id: int):
         login(request, clerk, backend="django.contrib.auth.backends.ModelBackend")
         request.session.update(kept)
     return redirect("pos-sale", register.pk)
+
+
+# --- stock lookup and endless aisle -----------------------------------------------------------------
+
+
+@login_required
+def stock(request, register_id: int):
+    """A SKU's stock here, in the other stores and in the warehouses; and an order for the customer from
+    another location (店員從 EC 倉調貨), shipped home or to this store, paid at the counter. The sale is
+    this store's and this clerk's."""
+    from inventory.selectors import availability
+    from omo.org.models import Location
+
+    register = _register(request, register_id)
+    q = (request.POST.get("q") or request.GET.get("q") or "").strip()
+    variants = []
+    if q:
+        variants = list(
+            Variant.objects.filter(sku__iexact=q)
+            | Variant.objects.filter(barcode=q)
+            | Variant.objects.filter(product__style_code__iexact=q)
+        )[:20]
+    error, placed = "", None
+    if request.method == "POST":
+        form_key = f"pos-aisle:{register.pk}:{request.POST.get('form_id', '')}"
+        placed = Order.objects.filter(idempotency_key=form_key).first()
+        if placed is None:
+            try:
+                quantity = int(request.POST.get("quantity") or 0)
+                fulfilment = request.POST.get("fulfilment", "pickup")
+                source = Location.objects.filter(code=request.POST.get("source", "")).first()
+                address = {k: request.POST.get(k, "") for k in ("name", "phone", "address")}
+                cart = _cart(request, register)
+                placed = orders.order_place(
+                    channel=_quote_channel(),
+                    lines=[(request.POST.get("sku", ""), quantity)],
+                    fulfilment=fulfilment,
+                    member=_member(cart),
+                    store=register.store,
+                    clerk=request.user,
+                    actor=request.user,
+                    source=source,
+                    shipping_address=address if fulfilment == "ship" else None,
+                    idempotency_key=form_key,
+                )
+                services.counter_sale_pay(
+                    actor=request.user,
+                    register=register,
+                    order=placed,
+                    tenders=[{"tender": request.POST.get("tender", "card")}],
+                    idempotency_key=form_key,
+                )
+            except (ApplicationError, ValueError) as failure:
+                error = getattr(failure, "message", str(failure))
+                placed = None
+    rows = list(availability(variants=variants).values()) if variants else []
+    if q and not variants:
+        error = error or _("Nothing found for %(code)s.") % {"code": q}
+    return render(
+        request,
+        "pos/stock.html",
+        {"register": register, "q": q, "rows": rows, "error": error, "placed": placed, "form_id": uuid.uuid4().hex},
+        status=422 if error and request.method == "POST" else 200,
+    )

@@ -976,6 +976,18 @@ ZH_HANT = {
     "Switch clerk": "切換店員",
     "Login name": "登入帳號",
     "Switch": "切換",
+    "Stock lookup": "庫存查詢",
+    "SKU, barcode or style": "貨號、條碼或款號",
+    "Order %(no)s placed for the customer.": "已為顧客下單 %(no)s。",
+    "Receipt": "收據",
+    "available everywhere": "全部可售",
+    "Location": "據點",
+    "Available": "可售",
+    "To this store": "送到本店",
+    "Ship home": "宅配到府",
+    "Address": "地址",
+    "Order for the customer": "為顧客訂貨",
+    "None anywhere.": "各處皆無庫存。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

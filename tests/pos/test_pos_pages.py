@@ -183,3 +183,27 @@ def test_quick_clerk_switching_keeps_the_cart(shop, till, counter, clerk_a, stor
 
     order = Order.objects.get()
     assert (order.clerk, order.status) == (other, "completed")  # the sale belongs to the clerk who made it
+
+
+def test_stock_lookup_and_an_order_for_the_customer_from_the_warehouse(shop, till, counter, clerk_a):
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    page = counter.get(f"/pos/r/{till.pk}/stock/", {"q": "JEANS-M"}).content.decode()
+    assert shop.warehouse.code in page and shop.store_a.code in page
+
+    form = {
+        "q": "JEANS-M",
+        "sku": "JEANS-M",
+        "source": shop.warehouse.code,
+        "quantity": "1",
+        "fulfilment": "pickup",
+        "tender": "card",
+        "form_id": "a1",
+    }
+    done = counter.post(f"/pos/r/{till.pk}/stock/", form)
+    counter.post(f"/pos/r/{till.pk}/stock/", form)  # a double submit
+
+    order = Order.objects.get()
+    assert 'id="placed"' in done.content.decode()
+    assert (order.store, order.clerk, order.fulfilment, order.status) == (shop.store_a, clerk_a, "pickup", "fulfilling")
+    assert order.payments.get().tender == "card"
+    assert on_hand(shop.jeans, shop.warehouse) == (50, 1)  # held at the warehouse, on its way by transfer

@@ -17,5 +17,6 @@ urlpatterns = [
     path("r/<int:register_id>/pickups/", views.pickups, name="pos-pickups"),
     path("r/<int:register_id>/returns/", views.returns, name="pos-returns"),
     path("r/<int:register_id>/stock/", views.stock, name="pos-stock"),
+    path("r/<int:register_id>/transfers/", views.transfers, name="pos-transfers"),
     path("r/<int:register_id>/pickups/<str:number>/", views.pickup, name="pos-pickup"),
 ]

@@ -539,3 +539,61 @@ def stock(request, register_id: int):
         {"register": register, "q": q, "rows": rows, "error": error, "placed": placed, "form_id": uuid.uuid4().hex},
         status=422 if error and request.method == "POST" else 200,
     )
+
+
+# --- replenishment and incoming transfers -----------------------------------------------------------
+
+
+@login_required
+def transfers(request, register_id: int):
+    """Ask the supplying warehouse for stock, and book in what arrives with the counted quantities
+    (a difference needs a note)."""
+    from inventory import services as stock
+    from inventory.models import Transfer
+
+    register = _register(request, register_id)
+    store = register.store
+    error, message = "", ""
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "request":
+                wanted = []
+                for row in request.POST.get("lines", "").splitlines():
+                    parts = row.split()
+                    if not parts:
+                        continue
+                    variant = Variant.objects.filter(sku__iexact=parts[0]).first()
+                    if variant is None or len(parts) != 2 or not parts[1].isdigit():
+                        raise ApplicationError(_("Write each line as: SKU quantity."), code="invalid_lines")
+                    wanted.append((variant, int(parts[1])))
+                if store.supplying_warehouse_id is None:
+                    raise ApplicationError(_("This store has no supplying warehouse."), code="no_supplier")
+                transfer = stock.transfer_request(
+                    origin=store.supplying_warehouse, destination=store, lines=wanted, actor=request.user
+                )
+                message = _("Request #%(n)d sent to %(wh)s.") % {"n": transfer.pk, "wh": store.supplying_warehouse.name}
+            else:
+                transfer = Transfer.objects.filter(pk=request.POST.get("transfer"), destination=store).first()
+                if transfer is None:
+                    raise Http404
+                counted = {}
+                for line in transfer.lines.all():
+                    raw = request.POST.get(f"count-{line.variant_id}", "").strip()
+                    if raw.isdigit():
+                        counted[line.variant_id] = (int(raw), request.POST.get(f"note-{line.variant_id}", ""))
+                stock.transfer_receive(transfer=transfer, actor=request.user, received=counted)
+                message = _("Transfer #%(n)d booked in.") % {"n": transfer.pk}
+        except ApplicationError as failure:
+            error = failure.message
+    incoming = (
+        Transfer.objects.filter(destination=store, status=Transfer.Status.SHIPPED)
+        .select_related("origin")
+        .prefetch_related("lines__variant")
+        .order_by("shipped_at")
+    )
+    return render(
+        request,
+        "pos/transfers.html",
+        {"register": register, "incoming": incoming, "error": error, "message": message},
+        status=422 if error else 200,
+    )

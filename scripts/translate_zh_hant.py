@@ -988,6 +988,19 @@ ZH_HANT = {
     "Address": "地址",
     "Order for the customer": "為顧客訂貨",
     "None anywhere.": "各處皆無庫存。",
+    "Replenishment": "補貨",
+    "Replenishment and incoming goods": "補貨與到貨",
+    "Ask the warehouse for stock": "向倉庫要貨",
+    "One per line: SKU quantity": "每行一項：貨號 數量",
+    "Request": "送出申請",
+    "On their way to this store": "運送到本店中",
+    "Counted": "實點",
+    "Note": "備註",
+    "Nothing on its way.": "沒有運送中的貨品。",
+    "Write each line as: SKU quantity.": "每行請寫：貨號 數量。",
+    "This store has no supplying warehouse.": "本店沒有設定供貨倉。",
+    "Request #%(n)d sent to %(wh)s.": "申請 #%(n)d 已送至 %(wh)s。",
+    "Transfer #%(n)d booked in.": "調撥單 #%(n)d 已入庫。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

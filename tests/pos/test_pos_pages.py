@@ -207,3 +207,36 @@ def test_stock_lookup_and_an_order_for_the_customer_from_the_warehouse(shop, til
     assert (order.store, order.clerk, order.fulfilment, order.status) == (shop.store_a, clerk_a, "pickup", "fulfilling")
     assert order.payments.get().tender == "card"
     assert on_hand(shop.jeans, shop.warehouse) == (50, 1)  # held at the warehouse, on its way by transfer
+
+
+def test_replenishment_request_and_receiving_with_a_count(shop, till, counter, hq_admin):
+    from inventory import services as stock
+    from inventory.models import Transfer
+
+    asked = counter.post(f"/pos/r/{till.pk}/transfers/", {"action": "request", "lines": "CAP-M 4\nTEE-M 2"})
+    assert asked.status_code == 200 and 'id="transfer-done"' in asked.content.decode()
+    transfer = Transfer.objects.get()
+    assert (transfer.origin, transfer.destination, transfer.status) == (shop.warehouse, shop.store_a, "requested")
+    stock.transfer_approve(transfer=transfer, actor=hq_admin)
+    stock.transfer_ship(transfer=transfer, actor=hq_admin)
+
+    short = counter.post(
+        f"/pos/r/{till.pk}/transfers/",
+        {"action": "receive", "transfer": transfer.pk, f"count-{shop.cap.pk}": "3", f"count-{shop.tee.pk}": "2"},
+    )
+    assert short.status_code == 422  # one cap missing and no note
+    done = counter.post(
+        f"/pos/r/{till.pk}/transfers/",
+        {
+            "action": "receive",
+            "transfer": transfer.pk,
+            f"count-{shop.cap.pk}": "3",
+            f"note-{shop.cap.pk}": "one missing",
+            f"count-{shop.tee.pk}": "2",
+        },
+    )
+    assert done.status_code == 200
+    assert on_hand(shop.cap, shop.store_a) == (8, 0)
+    assert on_hand(shop.tee, shop.store_a) == (7, 0)
+    bad = counter.post(f"/pos/r/{till.pk}/transfers/", {"action": "request", "lines": "CAP-M lots"})
+    assert bad.status_code == 422

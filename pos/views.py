@@ -597,3 +597,73 @@ def transfers(request, register_id: int):
         {"register": register, "incoming": incoming, "error": error, "message": message},
         status=422 if error else 200,
     )
+
+
+# --- my performance ---------------------------------------------------------------------------------
+
+
+@login_required
+def me(request, register_id: int):
+    """The clerk's own month so far: counter sales and members registered. Bound members, attributed
+    sales in every channel and the estimated commission come with the clerk-attribution issue."""
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    register = _register(request, register_id)
+    today = timezone.localdate()
+    start = today.replace(day=1)
+    mine = Order.objects.filter(clerk=request.user, paid_at__date__gte=start).exclude(status="cancelled")
+    figures = mine.aggregate(n=Count("id"), total=Sum("total"))
+    members = Member.objects.filter(registered_by=request.user, created_at__date__gte=start).count()
+    return render(
+        request,
+        "pos/me.html",
+        {
+            "register": register,
+            "start": start,
+            "sales": figures["n"],
+            "total": figures["total"] or 0,
+            "members": members,
+        },
+    )
+
+
+# --- exchanges at the counter ------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def exchange(request, register_id: int):
+    """An exchange from the returns page: the lines taken back pay for the cart on this register; the
+    difference goes back to the original tenders or is paid at the counter."""
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    order = Order.objects.filter(number__iexact=request.POST.get("order", "")).first()
+    if order is None or not cart["lines"]:
+        return redirect("pos-returns", register.pk)
+    back = []
+    for line in order.lines.all():
+        raw = request.POST.get(f"qty-{line.pk}", "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            back.append(
+                {
+                    "line": line.pk,
+                    "quantity": int(raw),
+                    "location": register.store,
+                    "disposition": request.POST.get(f"disp-{line.pk}", "restock"),
+                }
+            )
+    try:
+        _ret, new = orders.order_exchange(
+            order=order,
+            return_lines=back,
+            new_lines=list(cart["lines"].items()),
+            store=register.store,
+            actor=request.user,
+        )
+        if new.status == "pending_payment":
+            services.counter_sale_pay(actor=request.user, register=register, order=new, tenders=[{"tender": "cash"}])
+    except ApplicationError as failure:
+        return _page(request, register, cart, error=failure.message, status=422)
+    request.session.pop(f"pos_cart:{register.pk}", None)
+    return redirect("pos-receipt", register.pk, new.number)

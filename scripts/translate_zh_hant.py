@@ -1001,6 +1001,12 @@ ZH_HANT = {
     "This store has no supplying warehouse.": "本店沒有設定供貨倉。",
     "Request #%(n)d sent to %(wh)s.": "申請 #%(n)d 已送至 %(wh)s。",
     "Transfer #%(n)d booked in.": "調撥單 #%(n)d 已入庫。",
+    "My performance": "我的業績",
+    "Since %(start)s:": "自 %(start)s 起：",
+    "sales": "筆銷售",
+    "members registered": "新會員",
+    "Bound members, sales attributed to you in every channel and your estimated commission appear here once clerk attribution is switched on.": "店員業績歸屬上線後，這裡會顯示您的歸屬會員、全通路歸屬業績與預估獎金。",
+    "Exchange for the cart on this register": "換成本收銀機購物車內的商品",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

@@ -240,3 +240,24 @@ def test_replenishment_request_and_receiving_with_a_count(shop, till, counter, h
     assert on_hand(shop.tee, shop.store_a) == (7, 0)
     bad = counter.post(f"/pos/r/{till.pk}/transfers/", {"action": "request", "lines": "CAP-M lots"})
     assert bad.status_code == 422
+
+
+def test_an_exchange_from_the_returns_page_and_my_performance(shop, till, counter, clerk_a):
+    from orders import services as orders
+
+    services.shift_open(actor=clerk_a, register=till, opening_cash=0)
+    sale = orders.order_place(
+        channel=shop.pos, fulfilment="counter", store=shop.store_a, clerk=clerk_a, actor=clerk_a, lines=[("TEE-M", 1)]
+    )
+    services.counter_sale_pay(actor=clerk_a, register=till, order=sale, tenders=[{"tender": "cash"}])
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "JEANS-M"}, HTTP_HX_REQUEST="true")  # what they take instead
+    tee = sale.lines.get()
+
+    response = counter.post(f"/pos/r/{till.pk}/exchange/", {"order": sale.number, f"qty-{tee.pk}": "1"})
+
+    new = Order.objects.exclude(pk=sale.pk).get()
+    assert response.status_code == 302
+    assert (new.exchange_of, new.status, new.total) == (sale, "completed", Decimal(1200))
+    assert sorted(new.payments.values_list("tender", "amount")) == [("cash", Decimal(680)), ("exchange", Decimal(520))]
+    me = counter.get(f"/pos/r/{till.pk}/me/").content.decode()
+    assert 'id="my-sales">2<' in me and 'id="attribution-note"' in me

@@ -1,4 +1,6 @@
-"""Benchmarks, run by hand (never in CI): ``python -m bench [reservations|availability|members|flash_sale|all]``.
+"""Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
+
+NAME is reservations, availability, members, flash_sale or pos_sale.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -46,13 +48,24 @@ def prepare_database() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "which", choices=["reservations", "availability", "members", "flash_sale", "all"], nargs="?", default="all"
+        "which",
+        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "all"],
+        nargs="?",
+        default="all",
     )
     parser.add_argument(
-        "--seconds", type=float, default=None, help="Length of each throughput run (8 s; flash_sale 15 s)."
+        "--seconds",
+        type=float,
+        default=None,
+        help="Length of each throughput run (8 s; flash_sale 15 s; pos_sale 20 s).",
     )
-    parser.add_argument("--workers", type=int, default=4, help="flash_sale: gunicorn worker processes.")
-    parser.add_argument("--threads", type=int, default=1, help="flash_sale: threads per worker (1: sync workers).")
+    parser.add_argument("--workers", type=int, default=4, help="flash_sale, pos_sale: gunicorn worker processes.")
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="pos_sale: seconds a clerk takes between two requests (0: none)."
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="flash_sale, pos_sale: threads per worker (1: sync workers)."
+    )
     args = parser.parse_args()
     url = prepare_database()
     if args.which in ("reservations", "all"):
@@ -71,6 +84,10 @@ def main() -> int:
         from bench import flash_sale
 
         flash_sale.run(url, seconds=args.seconds or 15.0, workers=args.workers, threads=args.threads)
+    if args.which in ("pos_sale", "all"):
+        from bench import pos_sale
+
+        pos_sale.run(url, seconds=args.seconds or 20.0, workers=args.workers, threads=args.threads, think=args.think)
     return 0
 
 

@@ -7,3 +7,10 @@ class MembersConfig(AppConfig):
 
     name = "members"
     verbose_name = _("Members")
+
+    def ready(self):
+        from members.models import CouponCampaign, EarnRule, Tier
+        from omo.core.config_cache import watch
+
+        # earn rules and campaign limits are read on every sale: reused a few seconds, dropped on change
+        watch(EarnRule, CouponCampaign, Tier)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Variant
 from members.models import Coupon, CouponCampaign, CouponIssueJob, CouponRedemption, Member, WalletCoupon
+from omo.core.config_cache import cached
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError, conflict_on_integrity_error
 from omo.core.locks import advisory_xact_lock
 from omo.core.money import money_round
@@ -224,7 +225,7 @@ def coupon_collect(
 
 def coupon_eligible_lines(campaign: CouponCampaign, lines: list[CartLine]) -> list[bool]:
     """For each line, whether the campaign's categories (and below) cover it (no categories: all)."""
-    paths = list(campaign.categories.values_list("path", flat=True))
+    paths = cached(("campaign-paths", campaign.pk), lambda: list(campaign.categories.values_list("path", flat=True)))
     return [
         not paths
         or any(
@@ -238,6 +239,11 @@ def coupon_eligible_lines(campaign: CouponCampaign, lines: list[CartLine]) -> li
 def _eligible_amount(campaign: CouponCampaign, lines: list[CartLine]) -> Decimal:
     eligible = coupon_eligible_lines(campaign, lines)
     return sum((line.unit_price * line.quantity for line, ok in zip(lines, eligible, strict=True) if ok), Decimal(0))
+
+
+def _campaign_scope(campaign: CouponCampaign) -> tuple[set[int], set[int]]:
+    """The channels and stores a campaign is limited to (reused a few seconds per process)."""
+    return set(campaign.channels.values_list("pk", flat=True)), set(campaign.stores.values_list("pk", flat=True))
 
 
 def coupon_validate(
@@ -260,10 +266,9 @@ def coupon_validate(
         reasons.append("not_started")
     if at >= campaign.ends_at:
         reasons.append("expired")
-    channel_ids = set(campaign.channels.values_list("pk", flat=True))
+    channel_ids, store_ids = cached(("campaign-scope", campaign.pk), lambda: _campaign_scope(campaign))
     if channel_ids and (channel is None or channel.pk not in channel_ids):
         reasons.append("wrong_channel")
-    store_ids = set(campaign.stores.values_list("pk", flat=True))
     if store_ids and (store is None or store.pk not in store_ids):
         reasons.append("wrong_store")
     if coupon.member_id and (member is None or coupon.member_id != member.pk):

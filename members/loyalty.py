@@ -17,12 +17,13 @@ from decimal import ROUND_FLOOR, Decimal
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import Variant
 from members.models import EarnRule, Member, MemberTier, Purchase, ReferralReward, Tier, TierChange
+from omo.core.config_cache import cached
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.models import SalesChannel
 
@@ -38,19 +39,21 @@ def member_tier(member: Member) -> Tier | None:
     return state.tier if state else Tier.objects.order_by("rank").first()
 
 
+def _active_earn_rules() -> list[EarnRule]:
+    """Active earn rules with their channels, tiers and categories (reused a few seconds per process)."""
+    return list(EarnRule.objects.filter(is_active=True).prefetch_related("channels", "tiers", "categories"))
+
+
 def points_for_purchase(*, member: Member, channel: SalesChannel | None, lines: list[PurchaseLine], at=None) -> int:
     """Points a purchase earns: each line's paid amount times the highest multiplier among the bonus
     rules matching it (channel, tier, category, date) and the tier's multiplier, divided by the base
     rule's spend per point, rounded down once for the whole purchase."""
     at = at or timezone.now()
-    rules = list(
-        EarnRule.objects.filter(is_active=True)
-        .filter(
-            Q(starts_at__isnull=True) | Q(starts_at__lte=at),
-            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
-        )
-        .prefetch_related("channels", "tiers", "categories")
-    )
+    rules = [
+        rule
+        for rule in cached(("earn-rules",), _active_earn_rules)
+        if (rule.starts_at is None or rule.starts_at <= at) and (rule.ends_at is None or rule.ends_at > at)
+    ]
     base = next((r for r in rules if r.spend_per_point), None)
     if base is None:
         raise BusinessRuleError(_("No base earn rule is set up."), code="no_earn_rule")

@@ -89,14 +89,14 @@ def _member_view(member: Member | None) -> dict | None:
     }
 
 
-def _panel(request, register, cart, error: str = "", status: int = 200):
+def _panel(request, register, cart, error: str = "", status: int = 200, member_changed: bool = False):
     try:
         quote = _quote(register, cart)
     except ApplicationError as failure:
         quote, error = None, error or failure.message
     context = {"register": register, "cart": cart, "quote": quote, "error": error}
     response = render(request, "pos/_panel.html", context, status=status)
-    if request.htmx:
+    if request.htmx and member_changed:  # only a lookup or a sign-up changes who is on the sale
         member_html = render(request, "pos/_member.html", {"member": _member_view(_member(cart))}).content.decode()
         response.content += f'<div id="member-box" hx-swap-oob="true">{member_html}</div>'.encode()
     return response
@@ -144,7 +144,19 @@ def scan(request, register_id: int):
     register = _register(request, register_id)
     cart = _cart(request, register)
     code = request.POST.get("code", "").strip()
-    variant = Variant.objects.filter(barcode=code).first() or Variant.objects.filter(sku__iexact=code).first()
+    variant = (
+        Variant.objects.filter(barcode=code).first()
+        or Variant.objects.filter(sku=code).first()
+        or Variant.objects.filter(sku__iexact=code).first()
+    )
+    if variant is None and len(code) >= 2:  # typed words: a product name; one variant found is added
+        named = list(Variant.objects.filter(product__name__icontains=code, is_active=True)[:2])
+        if len(named) == 1:
+            variant = named[0]
+        elif named:
+            return _panel(
+                request, register, cart, error=_("Several items match %(code)s: scan or type the SKU.") % {"code": code}
+            )
     if variant is None:
         return _panel(request, register, cart, error=_("Nothing found for %(code)s.") % {"code": code})
     cart["lines"][variant.sku] = cart["lines"].get(variant.sku, 0) + 1
@@ -174,6 +186,24 @@ def quantity(request, register_id: int):
 
 @login_required
 @require_POST
+def void(request, register_id: int):
+    """The customer leaves: the cart is dropped and the void is recorded in the shift (with what it
+    would have cost), so the shift report counts it."""
+    register = _register(request, register_id)
+    cart = _cart(request, register)
+    shift = services.shift_current(register=register)
+    if cart["lines"] and shift is not None:
+        try:
+            total = _quote(register, cart).total
+        except ApplicationError:
+            total = 0
+        services.shift_record(shift=shift, kind="void", amount=0, actor=request.user, order_number=f"void {total}")
+    request.session.pop(f"pos_cart:{register.pk}", None)
+    return redirect("pos-sale", register.pk)
+
+
+@login_required
+@require_POST
 def member(request, register_id: int):
     register = _register(request, register_id)
     cart = _cart(request, register)
@@ -191,7 +221,7 @@ def member(request, register_id: int):
     else:
         cart["member_no"] = found.member_no
     _save(request, register, cart)
-    return _panel(request, register, cart, error=error)
+    return _panel(request, register, cart, error=error, member_changed=True)
 
 
 @login_required
@@ -219,7 +249,7 @@ def signup(request, register_id: int):
         return _panel(request, register, cart, error=error.message)
     cart["member_no"] = result.member.member_no
     _save(request, register, cart)
-    return _panel(request, register, cart)
+    return _panel(request, register, cart, member_changed=True)
 
 
 @login_required
@@ -259,9 +289,12 @@ def pay(request, register_id: int):
         return redirect("pos-sale", register.pk)
     try:
         cash, card = _amount(request.POST.get("cash")), _amount(request.POST.get("card"))
+        card_tender = request.POST.get("card_tender", "card")
+        if card_tender not in ("card", "line_pay", "jko_pay"):
+            raise ApplicationError(_("Unknown tender."), code="invalid_tender")
         invoice = {k: request.POST[k] for k in ("carrier", "tax_id") if request.POST.get(k, "").strip()}
         order = orders.order_place(
-            channel=_quote(register, cart).channel,
+            channel=_quote_channel(),
             lines=list(cart["lines"].items()),
             fulfilment="counter",
             member=_member(cart),
@@ -276,7 +309,7 @@ def pay(request, register_id: int):
         due = order.total - order.paid_total
         tenders = []
         if card > 0:
-            tenders.append({"tender": "card", "amount": str(min(card, due))})
+            tenders.append({"tender": card_tender, "amount": str(min(card, due))})
         cash_due = due - min(card, due)
         if cash_due > 0:
             if cash < cash_due:

@@ -1007,6 +1007,9 @@ ZH_HANT = {
     "members registered": "新會員",
     "Bound members, sales attributed to you in every channel and your estimated commission appear here once clerk attribution is switched on.": "店員業績歸屬上線後，這裡會顯示您的歸屬會員、全通路歸屬業績與預估獎金。",
     "Exchange for the cart on this register": "換成本收銀機購物車內的商品",
+    "Void the sale": "作廢本筆",
+    "Several items match %(code)s: scan or type the SKU.": "有多項商品符合 %(code)s：請掃描或輸入貨號。",
+    "Unknown tender.": "未知的付款方式。",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

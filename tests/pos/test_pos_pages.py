@@ -261,3 +261,19 @@ def test_an_exchange_from_the_returns_page_and_my_performance(shop, till, counte
     assert sorted(new.payments.values_list("tender", "amount")) == [("cash", Decimal(680)), ("exchange", Decimal(520))]
     me = counter.get(f"/pos/r/{till.pk}/me/").content.decode()
     assert 'id="my-sales">2<' in me and 'id="attribution-note"' in me
+
+
+def test_search_by_name_void_and_line_pay(shop, till, counter):
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    found = counter.post(f"/pos/r/{till.pk}/scan/", {"code": shop.cap.product.name}, HTTP_HX_REQUEST="true")
+    assert "CAP-M" in found.content.decode()
+    counter.post(f"/pos/r/{till.pk}/void/")
+    assert ShiftEntry.objects.get().kind == "void"
+    assert services.shift_report(Shift.objects.get())["counts"]["voids"] == 1
+    assert counter.session.get(f"pos_cart:{till.pk}") is None
+
+    counter.get(f"/pos/r/{till.pk}/")
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "CAP-M"}, HTTP_HX_REQUEST="true")
+    sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
+    counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "card": "300", "card_tender": "line_pay"})
+    assert Order.objects.get().payments.get().tender == "line_pay"

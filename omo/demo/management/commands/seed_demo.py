@@ -28,6 +28,7 @@ class Command(BaseCommand):
         base = base_url.rstrip("/")
         self.stdout.write(f"""
   HQ dashboard (admin):  {base}/admin/
+  Store POS (clerks):    {base}/pos/
   REST API docs:         {base}/api/docs/
   Health:                {base}/healthz
 

@@ -34,9 +34,15 @@ class PurchaseLine:
     amount: Decimal  # what the member paid for the line, after every discount
 
 
+def _tiers() -> list[Tier]:
+    """The tiers by rank (reused a few seconds per process)."""
+    return cached(("tiers",), lambda: list(Tier.objects.order_by("rank")))
+
+
 def member_tier(member: Member) -> Tier | None:
     state = MemberTier.objects.select_related("tier").filter(member=member).first()
-    return state.tier if state else Tier.objects.order_by("rank").first()
+    tiers = _tiers()
+    return state.tier if state else (tiers[0] if tiers else None)
 
 
 def _active_earn_rules() -> list[EarnRule]:
@@ -86,7 +92,7 @@ def tier_evaluate(*, member: Member, spend_12m: Decimal, today: date | None = No
     hold for the tier's validity; a lower spend only downgrades once the current tier's validity has
     ended. Every change is kept in the history."""
     today = today or timezone.localdate()
-    tiers = list(Tier.objects.order_by("rank"))
+    tiers = _tiers()
     if not tiers:
         raise BusinessRuleError(_("No tiers are set up."), code="no_tiers")
     earned = [t for t in tiers if t.min_spend_12m <= spend_12m][-1] if spend_12m >= tiers[0].min_spend_12m else tiers[0]
@@ -171,7 +177,7 @@ def purchase_record(
             amount=amount,
             paid_at=paid_at or timezone.now(),
         )
-    if Tier.objects.exists():
+    if _tiers():
         tier_evaluate(member=member, spend_12m=rolling_spend(member=member))
     if member.referred_by_id and amount > 0:
         _referral_reward(member, purchase)

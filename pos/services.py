@@ -189,13 +189,14 @@ def counter_sale_pay(*, actor: User, register: Register, order, tenders: list[di
     try:
         paid = order_pay(order=order, tenders=tenders, actor=actor, idempotency_key=idempotency_key)
     finally:
-        for payment in Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).exclude(pk__in=before):
-            shift_record(
-                shift=shift,
-                kind="sale",
-                tender=payment.tender,
-                amount=payment.amount,
-                actor=actor,
-                order_number=order.number,
+        taken = list(Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).exclude(pk__in=before))
+        if taken:  # one insert for the sale's tenders (the shift was checked open above)
+            ShiftEntry.objects.bulk_create(
+                [
+                    ShiftEntry(
+                        shift=shift, kind="sale", tender=p.tender, amount=p.amount, order_number=order.number, by=actor
+                    )
+                    for p in taken
+                ]
             )
     return paid

@@ -21,6 +21,10 @@ from omo.org.selectors import resolve_locations
 from orders import pricing, selectors, services
 from orders.models import Order, OrderLine, Return
 
+# Every POST that moves money or stock takes the header (omo/core/idempotency.py).
+IDEMPOTENCY_KEY = [OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)]
+
+
 # --- serializers ------------------------------------------------------------------------------------
 
 
@@ -230,6 +234,13 @@ def _caller(request, member_no: str | None = None):
     return channel, member, store, request.user, request.user
 
 
+def _acting(request) -> dict:
+    """Who a status change is recorded against: the staff member, or the frontend's channel."""
+    if is_channel_request(request):
+        return {"actor": None, "channel": request.auth.channel}
+    return {"actor": request.user, "channel": None}
+
+
 def _store(code: str | None, default=None) -> Location | None:
     if not code:
         return default
@@ -401,7 +412,7 @@ class OrderListCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: OrderSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=IDEMPOTENCY_KEY,
     )
     @idempotent
     def post(self, request):
@@ -522,7 +533,7 @@ class OrderPayApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses=OrderSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=IDEMPOTENCY_KEY,
     )
     @idempotent
     def post(self, request, number: str):
@@ -536,8 +547,7 @@ class OrderPayApi(APIView):
         services.order_pay(
             order=order,
             tenders=tenders,
-            actor=None if is_channel_request(request) else request.user,
-            channel=request.auth.channel if is_channel_request(request) else None,
+            **_acting(request),
             idempotency_key=request.idempotency_key,
         )
         return Response(OrderSerializer(_order(request, number)).data)
@@ -552,7 +562,7 @@ class OrderCancelApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses=OrderSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=IDEMPOTENCY_KEY,
     )
     @idempotent
     def post(self, request, number: str):
@@ -562,8 +572,7 @@ class OrderCancelApi(APIView):
         _own_channel(request, order)
         services.order_cancel(
             order=order,
-            actor=None if is_channel_request(request) else request.user,
-            channel=request.auth.channel if is_channel_request(request) else None,
+            **_acting(request),
             reason=data.validated_data["reason"],
         )
         return Response(OrderSerializer(_order(request, number)).data)
@@ -686,7 +695,7 @@ class ReturnCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: ReturnSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=IDEMPOTENCY_KEY,
     )
     @idempotent
     def post(self, request, number: str):
@@ -765,7 +774,7 @@ class ExchangeApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: OutputSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=IDEMPOTENCY_KEY,
     )
     @idempotent
     def post(self, request, number: str):

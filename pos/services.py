@@ -120,8 +120,8 @@ def shift_report(shift: Shift) -> dict:
         .order_by("kind", "tender")
     ):
         if kind in (ShiftEntry.Kind.SALE, ShiftEntry.Kind.REFUND):
-            row = by_tender.setdefault(tender, {"sales": "0", "refunds": "0"})
-            row["sales" if kind == ShiftEntry.Kind.SALE else "refunds"] = str(total)
+            row = by_tender.setdefault(tender, {"sales": "0.00", "refunds": "0.00"})
+            row["sales" if kind == ShiftEntry.Kind.SALE else "refunds"] = f"{total:.2f}"  # the same on every database
         counts_key = {"sale": "sales", "refund": "refunds", "void": "voids"}.get(kind)
         if counts_key:
             counts[counts_key] += n
@@ -130,8 +130,8 @@ def shift_report(shift: Shift) -> dict:
     return {
         "by_tender": by_tender,
         "counts": counts,
-        "opening_cash": str(shift.opening_cash),
-        "expected_cash": str(cash),
+        "opening_cash": f"{shift.opening_cash:.2f}",
+        "expected_cash": f"{cash:.2f}",
     }
 
 

@@ -32,8 +32,8 @@ def test_a_shift_from_opening_to_approval(shop, till, clerk_a, manager_a):
 
     report = services.shift_report(shift)
     assert report["by_tender"] == {
-        "card": {"sales": "1000.00", "refunds": "0"},
-        "cash": {"sales": "500.00", "refunds": "0"},
+        "card": {"sales": "1000.00", "refunds": "0.00"},
+        "cash": {"sales": "500.00", "refunds": "0.00"},
     }
     assert report["counts"] == {"sales": 3, "refunds": 0, "voids": 0}
     assert report["expected_cash"] == "4500.00"

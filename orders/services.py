@@ -1406,9 +1406,9 @@ def order_exchange(
     goods are not in stock, nothing is returned either."""
     ensure_permission(actor, "orders.add_return")
     ensure_store_allowed(actor, store.pk)
-    pos = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
-    if pos is None:
-        raise BusinessRuleError(_("No POS sales channel is set up."), code="no_pos_channel")
+    from omo.org.selectors import pos_channel
+
+    pos = pos_channel()
     with transaction.atomic():
         new = order_place(
             channel=pos,

@@ -200,3 +200,96 @@ def counter_sale_pay(*, actor: User, register: Register, order, tenders: list[di
                 ]
             )
     return paid
+
+
+# --- the counter: a whole sale, a return, a void ----------------------------------------------------
+
+COUNTER_CARD_TENDERS = ("card", "line_pay", "jko_pay")
+
+
+def counter_sale(
+    *,
+    actor: User,
+    register: Register,
+    lines: list[tuple[str, int]],
+    cash,
+    card,
+    card_tender: str = "card",
+    member=None,
+    coupon_code: str = "",
+    points: int = 0,
+    invoice: dict | None = None,
+    sale_key: str,
+) -> tuple:
+    """A counter sale from the cart: placed (the sale key is its idempotency key, so a resubmitted form
+    finds the first sale), then paid with ``card`` on a card or wallet and the rest in cash. Too little
+    handed over is a 422 ``not_enough_tendered`` and the sale waits, stock held, for the rest. Returns
+    (order, change to give back)."""
+    from omo.org.selectors import pos_channel
+    from orders import services as orders
+
+    cash, card = _money(cash or 0, _("The cash")), _money(card or 0, _("The card amount"))
+    if card_tender not in COUNTER_CARD_TENDERS:
+        raise ApplicationError(_("Unknown tender."), code="invalid_tender")
+    channel = pos_channel()
+    order = orders.order_place(
+        channel=channel,
+        lines=lines,
+        fulfilment="counter",
+        member=member,
+        store=register.store,
+        clerk=actor,
+        actor=actor,
+        coupon_code=coupon_code,
+        points=points,
+        invoice=invoice,
+        idempotency_key=sale_key,
+    )
+    due = order.total - order.paid_total
+    on_card = min(card, due)
+    cash_due = due - on_card
+    if cash_due > 0 and cash < cash_due:
+        raise BusinessRuleError(_("NT$%(due)s is still due.") % {"due": f"{cash_due:.0f}"}, code="not_enough_tendered")
+    tenders = [{"tender": card_tender, "amount": str(on_card)}] if on_card > 0 else []
+    if cash_due > 0:
+        tenders.append({"tender": "cash", "amount": str(cash_due)})
+    if tenders:
+        counter_sale_pay(actor=actor, register=register, order=order, tenders=tenders, idempotency_key=sale_key)
+    return order, cash - cash_due if cash_due > 0 else cash
+
+
+def counter_return(*, actor: User, register: Register, order, lines: list[dict], refund_to: str, reason: str, key: str):
+    """Takes back lines of any order at this register's store, and records the cash given back in the
+    open shift (once, also when the form is sent again: the return is idempotent on ``key``)."""
+    from omo.org.selectors import pos_channel
+    from orders import services as orders
+    from orders.models import Refund
+
+    channel = pos_channel()
+    ret = orders.return_create(
+        order=order,
+        lines=[{**line, "location": register.store} for line in lines],
+        channel=channel,
+        store=register.store,
+        refund_to=refund_to,
+        reason=reason,
+        actor=actor,
+        idempotency_key=key,
+    )
+    with transaction.atomic():
+        shift = Shift.objects.select_for_update().filter(register=register, status=Shift.Status.OPEN).first()
+        cash_back = Refund.objects.filter(ret=ret, tender="cash").aggregate(total=Sum("amount"))["total"]
+        if shift is not None and cash_back and not shift.entries.filter(order_number=ret.number).exists():
+            ShiftEntry.objects.create(
+                shift=shift, kind="refund", tender="cash", amount=-cash_back, order_number=ret.number, by=actor
+            )
+    return ret
+
+
+def sale_void(*, actor: User, register: Register, would_have_cost=0) -> ShiftEntry | None:
+    """The customer left without paying: the void is counted in the open shift (no money moves; the
+    entry keeps what the sale would have cost)."""
+    shift = shift_current(register=register)
+    if shift is None:
+        return None
+    return shift_record(shift=shift, kind="void", amount=0, actor=actor, order_number=f"void {would_have_cost}"[:24])

@@ -6,7 +6,7 @@ cart starts, sent with the payment form), so a double click or a retry never sel
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -20,6 +20,7 @@ from members.models import Member, Purchase, WalletCoupon, WishlistItem
 from members.services import available_points
 from omo.core.errors import ApplicationError, NotFoundError
 from omo.org.access import get_scoped
+from omo.org.selectors import pos_channel
 from orders import pricing
 from orders import services as orders
 from orders.models import Order
@@ -56,9 +57,8 @@ def _member(cart) -> Member | None:
 def _quote(register, cart):
     if not cart["lines"]:
         return None
-    from omo.org.models import SalesChannel
 
-    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    channel = pos_channel()
     return pricing.quote(
         channel=channel,
         lines=list(cart["lines"].items()),
@@ -191,13 +191,12 @@ def void(request, register_id: int):
     would have cost), so the shift report counts it."""
     register = _register(request, register_id)
     cart = _cart(request, register)
-    shift = services.shift_current(register=register)
-    if cart["lines"] and shift is not None:
+    if cart["lines"]:
         try:
             total = _quote(register, cart).total
         except ApplicationError:
             total = 0
-        services.shift_record(shift=shift, kind="void", amount=0, actor=request.user, order_number=f"void {total}")
+        services.sale_void(actor=request.user, register=register, would_have_cost=total)
     request.session.pop(f"pos_cart:{register.pk}", None)
     return redirect("pos-sale", register.pk)
 
@@ -266,13 +265,6 @@ def coupon(request, register_id: int):
     return _panel(request, register, cart)
 
 
-def _amount(raw: str) -> Decimal:
-    try:
-        return Decimal((raw or "0").strip() or "0")
-    except InvalidOperation:
-        raise ApplicationError(_("Amounts are numbers."), code="invalid_amount") from None
-
-
 @login_required
 @require_POST
 def pay(request, register_id: int):
@@ -288,42 +280,21 @@ def pay(request, register_id: int):
     if sale_id != cart["sale_id"] or not cart["lines"]:
         return redirect("pos-sale", register.pk)
     try:
-        cash, card = _amount(request.POST.get("cash")), _amount(request.POST.get("card"))
-        card_tender = request.POST.get("card_tender", "card")
-        if card_tender not in ("card", "line_pay", "jko_pay"):
-            raise ApplicationError(_("Unknown tender."), code="invalid_tender")
-        invoice = {k: request.POST[k] for k in ("carrier", "tax_id") if request.POST.get(k, "").strip()}
-        order = orders.order_place(
-            channel=_quote_channel(),
-            lines=list(cart["lines"].items()),
-            fulfilment="counter",
-            member=_member(cart),
-            store=register.store,
-            clerk=request.user,
+        order, change = services.counter_sale(
             actor=request.user,
+            register=register,
+            lines=list(cart["lines"].items()),
+            cash=request.POST.get("cash", "").strip() or 0,
+            card=request.POST.get("card", "").strip() or 0,
+            card_tender=request.POST.get("card_tender", "card"),
+            member=_member(cart),
             coupon_code=cart.get("coupon", ""),
             points=cart.get("points") or 0,
-            invoice=invoice,
-            idempotency_key=key,
+            invoice={k: request.POST[k] for k in ("carrier", "tax_id") if request.POST.get(k, "").strip()},
+            sale_key=key,
         )
-        due = order.total - order.paid_total
-        tenders = []
-        if card > 0:
-            tenders.append({"tender": card_tender, "amount": str(min(card, due))})
-        cash_due = due - min(card, due)
-        if cash_due > 0:
-            if cash < cash_due:
-                raise ApplicationError(
-                    _("NT$%(due)s is still due.") % {"due": f"{cash_due:.0f}"}, code="not_enough_tendered"
-                )
-            tenders.append({"tender": "cash", "amount": str(cash_due)})
-        if tenders:
-            services.counter_sale_pay(
-                actor=request.user, register=register, order=order, tenders=tenders, idempotency_key=key
-            )
     except ApplicationError as error:
         return _page(request, register, cart, error=error.message, status=422)
-    change = max(cash - cash_due, Decimal(0)) if cash_due > 0 else cash
     request.session[f"pos_change:{order.number}"] = str(change)
     request.session.pop(f"pos_cart:{register.pk}", None)
     return redirect("pos-receipt", register.pk, order.number)
@@ -412,8 +383,6 @@ def returns(request, register_id: int):
     """Takes back lines of any order (an online order too) at this store: goods back on this store's
     shelf or written off, the refund to the original tenders or to store credit; cash given back is
     recorded in the shift. Each form carries an id, so a double submit returns once."""
-    from orders.models import Refund
-
     register = _register(request, register_id)
     number = (request.POST.get("order") or request.GET.get("order") or "").strip()
     order = Order.objects.filter(number__iexact=number).select_related("channel").first() if number else None
@@ -430,31 +399,18 @@ def returns(request, register_id: int):
                         "line": line.pk,
                         "quantity": int(raw),
                         "disposition": request.POST.get(f"disp-{line.pk}", "restock"),
-                        "location": register.store,
                     }
                 )
         try:
-            ret = orders.return_create(
+            ret = services.counter_return(
+                actor=request.user,
+                register=register,
                 order=order,
                 lines=lines,
-                channel=_quote_channel(),
-                store=register.store,
                 refund_to=request.POST.get("refund_to", "original"),
                 reason=request.POST.get("reason", ""),
-                actor=request.user,
-                idempotency_key=f"pos-return:{register.pk}:{request.POST.get('form_id', '')}",
+                key=f"pos-return:{register.pk}:{request.POST.get('form_id', '')}",
             )
-            shift = services.shift_current(register=register)
-            cash_back = sum(r.amount for r in Refund.objects.filter(ret=ret, tender="cash"))
-            if shift is not None and cash_back and not shift.entries.filter(order_number=ret.number).exists():
-                services.shift_record(
-                    shift=shift,
-                    kind="refund",
-                    tender="cash",
-                    amount=-cash_back,
-                    actor=request.user,
-                    order_number=ret.number,
-                )
         except ApplicationError as failure:
             error = failure.message
         order.refresh_from_db()
@@ -478,9 +434,8 @@ def returns(request, register_id: int):
 
 
 def _quote_channel():
-    from omo.org.models import SalesChannel
 
-    return SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    return pos_channel()
 
 
 # --- quick clerk switching --------------------------------------------------------------------------

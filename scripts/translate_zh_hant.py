@@ -1010,6 +1010,8 @@ ZH_HANT = {
     "Void the sale": "作廢本筆",
     "Several items match %(code)s: scan or type the SKU.": "有多項商品符合 %(code)s：請掃描或輸入貨號。",
     "Unknown tender.": "未知的付款方式。",
+    "The cash": "現金",
+    "The card amount": "刷卡金額",
 }
 
 PO = Path(__file__).resolve().parent.parent / "locale" / "zh_Hant" / "LC_MESSAGES" / "django.po"

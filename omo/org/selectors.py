@@ -42,3 +42,17 @@ def resolve_locations(codes: list[str]) -> dict[str, Location]:
             details={"locations": missing},
         )
     return found
+
+
+def pos_channel():
+    """The sales channel the store counters sell on (the first active POS channel), or a 422
+    ``no_pos_channel`` when none is set up."""
+    from django.utils.translation import gettext as _
+
+    from omo.core.errors import BusinessRuleError
+    from omo.org.models import SalesChannel
+
+    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    if channel is None:
+        raise BusinessRuleError(_("No POS sales channel is set up."), code="no_pos_channel")
+    return channel

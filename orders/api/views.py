@@ -16,8 +16,8 @@ from omo.core.errors import ApplicationError, BusinessRuleError, NotFoundError
 from omo.core.idempotency import idempotent
 from omo.org.access import scope_to_user
 from omo.org.api.permissions import IsStaff, IsStaffOrChannel, is_channel_request
-from omo.org.models import Location, SalesChannel
-from omo.org.selectors import resolve_locations
+from omo.org.models import Location
+from omo.org.selectors import pos_channel, resolve_locations
 from orders import pricing, selectors, services
 from orders.models import Order, OrderLine, Return
 
@@ -223,9 +223,7 @@ def _caller(request, member_no: str | None = None):
         return request.auth.channel, member, None, None, None
     profile = getattr(request.user, "staff_profile", None)
     store = profile.home_store if profile else None
-    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
-    if channel is None:
-        raise ApplicationError("No POS sales channel is set up.", code="no_pos_channel")
+    channel = pos_channel()
     member = None
     if member_no:
         member = Member.objects.filter(member_no=member_no, status=Member.Status.ACTIVE).first()

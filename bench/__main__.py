@@ -59,7 +59,12 @@ def main() -> int:
         default=None,
         help="Length of each throughput run (8 s; flash_sale 15 s; pos_sale 20 s).",
     )
-    parser.add_argument("--workers", type=int, default=4, help="flash_sale, pos_sale: gunicorn worker processes.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="flash_sale, pos_sale: gunicorn worker processes (flash_sale 4; pos_sale one per CPU core).",
+    )
     parser.add_argument(
         "--think", type=float, default=0.0, help="pos_sale: seconds a clerk takes between two requests (0: none)."
     )
@@ -83,11 +88,14 @@ def main() -> int:
     if args.which in ("flash_sale", "all"):
         from bench import flash_sale
 
-        flash_sale.run(url, seconds=args.seconds or 15.0, workers=args.workers, threads=args.threads)
+        flash_sale.run(url, seconds=args.seconds or 15.0, workers=args.workers or 4, threads=args.threads)
     if args.which in ("pos_sale", "all"):
         from bench import pos_sale
 
-        pos_sale.run(url, seconds=args.seconds or 20.0, workers=args.workers, threads=args.threads, think=args.think)
+        # one sync worker per core: a counter sale is CPU-bound Python, and more workers than cores only
+        # share the cores (each request then takes longer, and no more sales get done)
+        workers = args.workers or os.cpu_count() or 2
+        pos_sale.run(url, seconds=args.seconds or 20.0, workers=workers, threads=args.threads, think=args.think)
     return 0
 
 

@@ -573,14 +573,30 @@ def reservation_consume(
     """The reserved stock leaves (the order shipped or was handed over): on hand and reserved go down.
     ``only`` consumes part of what ``reference`` holds (a shipment from one location, a pickup batch);
     asking for more than is held there is a 409 ``reservation_short``."""
+    return reservation_consume_in_transaction(reference=reference, actor=actor, kind=kind, only=only)
+
+
+def reservation_consume_in_transaction(
+    *, reference: str, actor, kind: str = MovementKind.SALE, only: list[StockLine] | None = None
+) -> list[StockMovement]:
+    """``reservation_consume`` for a caller in a transaction that any error rolls back whole (an order
+    being handed over): no savepoint of its own."""
+    variants: dict[int, Variant] = {}
+    locations: dict[int, Location] = {}
     if only is not None:
         closing = _take_reserved(reference, only)
+        for line in only:  # the caller's objects, when they come with their product
+            if Variant.product.is_cached(line.variant):
+                variants[line.variant.pk] = line.variant
+            locations[line.location.pk] = line.location
     else:
         closing = _close(Reservation.objects.filter(reference=reference), Reservation.Status.CONSUMED)
     if not closing:
         raise NotFoundError(_("No active reservation for %(ref)s.") % {"ref": reference}, code="reservation_not_found")
-    variants = Variant.objects.select_related("product").in_bulk([v for v, _loc, _q in closing])
-    locations = Location.objects.in_bulk([loc for _v, loc, _q in closing])
+    if missing := {v for v, _loc, _q in closing} - set(variants):
+        variants |= Variant.objects.select_related("product").in_bulk(missing)
+    if missing := {loc for _v, loc, _q in closing} - set(locations):
+        locations |= Location.objects.in_bulk(missing)
     rows = []
     for variant_id, location_id, quantity in closing:
         rows += _stock_out(
@@ -604,7 +620,7 @@ def _take_reserved(reference: str, lines: list[StockLine]) -> list[tuple[int, in
         .filter(reference=reference, status=Reservation.Status.ACTIVE)
         .order_by("pk")
     )
-    taken = []
+    taken, used_up = [], []
     for (variant_id, location_id), (variant, location, quantity) in sorted(merged.items()):
         held = [r for r in rows if r.variant_id == variant_id and r.location_id == location_id]
         if sum(r.quantity for r in held) < quantity:
@@ -618,15 +634,15 @@ def _take_reserved(reference: str, lines: list[StockLine]) -> list[tuple[int, in
         for row in held:
             take = min(row.quantity, left)
             if take == row.quantity:
-                Reservation.objects.filter(pk=row.pk).update(
-                    status=Reservation.Status.CONSUMED, closed_at=timezone.now()
-                )
+                used_up.append(row.pk)
             else:
                 Reservation.objects.filter(pk=row.pk).update(quantity=F("quantity") - take)
             left -= take
             if left == 0:
                 break
         taken.append((variant_id, location_id, quantity))
+    if used_up:  # one update for every row used up
+        Reservation.objects.filter(pk__in=used_up).update(status=Reservation.Status.CONSUMED, closed_at=timezone.now())
     return taken
 
 

@@ -58,6 +58,7 @@ class Validation:
     discount: Decimal
     eligible_amount: Decimal
     reasons: list[dict] = field(default_factory=list)
+    coupon: Coupon | None = None  # the coupon judged, with its campaign
 
 
 def _new_code(length: int = 10) -> str:
@@ -293,6 +294,7 @@ def coupon_validate(
         discount=discount,
         eligible_amount=eligible,
         reasons=[{"code": r, "message": str(REASONS[r](campaign))} for r in dict.fromkeys(reasons)],
+        coupon=coupon,
     )
 
 
@@ -316,7 +318,13 @@ _COUPON, _CAMPAIGN = Coupon._meta.db_table, CouponCampaign._meta.db_table
 
 
 @transaction.atomic
-def coupon_redeem(
+def coupon_redeem(**kwargs) -> CouponRedemption:
+    """Uses the coupon on an order (see ``coupon_redeem_in_transaction``), in a transaction of its own or
+    a savepoint of the caller's."""
+    return coupon_redeem_in_transaction(**kwargs)
+
+
+def coupon_redeem_in_transaction(
     *,
     code: str,
     lines: list[CartLine],
@@ -327,9 +335,10 @@ def coupon_redeem(
 ) -> CouponRedemption:
     """Uses the coupon on an order. The code's use count and the campaign's budget each move by one
     conditional update, so a single-use code raced by many requests succeeds once; a refusal is a 409
-    ``coupon_not_applicable`` with the reasons, and nothing changes."""
+    ``coupon_not_applicable`` with the reasons, and nothing changes. For a caller in a transaction that
+    any error rolls back whole (order placement): no savepoint of its own."""
     result = coupon_validate(code=code, lines=lines, member=member, channel=channel, store=store)
-    coupon = _find(code)
+    coupon = result.coupon
     if not result.applies:
         raise ConflictError(
             result.reasons[0]["message"], code="coupon_not_applicable", details={"reasons": result.reasons}

@@ -16,7 +16,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -86,17 +86,25 @@ def _matches(rule: EarnRule, channel, tier, path: str) -> bool:
     )
 
 
-@transaction.atomic
-def tier_evaluate(*, member: Member, spend_12m: Decimal, today: date | None = None, reason: str = "") -> Tier:
+def tier_evaluate(
+    *, member: Member, spend_12m: Decimal, today: date | None = None, reason: str = "", locked: bool = False
+) -> Tier:
     """Puts the member in the tier their rolling 12-month spend reaches. Upgrades happen at once and
     hold for the tier's validity; a lower spend only downgrades once the current tier's validity has
-    ended. Every change is kept in the history."""
+    ended. Every change is kept in the history. ``locked``: the caller holds the member's row lock in
+    its transaction, which any error here rolls back whole (so there is no savepoint either)."""
+    with transaction.atomic(savepoint=not locked):
+        return _tier_evaluate(member=member, spend_12m=spend_12m, today=today, reason=reason, locked=locked)
+
+
+def _tier_evaluate(*, member: Member, spend_12m: Decimal, today: date | None, reason: str, locked: bool) -> Tier:
     today = today or timezone.localdate()
     tiers = _tiers()
     if not tiers:
         raise BusinessRuleError(_("No tiers are set up."), code="no_tiers")
     earned = [t for t in tiers if t.min_spend_12m <= spend_12m][-1] if spend_12m >= tiers[0].min_spend_12m else tiers[0]
-    Member.objects.select_for_update().filter(pk=member.pk).first()  # one evaluation of a member at a time
+    if not locked:
+        Member.objects.select_for_update().filter(pk=member.pk).first()  # one evaluation of a member at a time
     state = MemberTier.objects.select_related("tier").filter(member=member).first()
     current = state.tier if state else None
     if current is not None and earned.rank < current.rank and state.valid_until and today <= state.valid_until:
@@ -107,7 +115,11 @@ def tier_evaluate(*, member: Member, spend_12m: Decimal, today: date | None = No
             state.save(update_fields=["valid_until"])
         return current
     valid_until = today + relativedelta(months=earned.validity_months) if earned.rank > tiers[0].rank else None
-    MemberTier.objects.update_or_create(member=member, defaults={"tier": earned, "valid_until": valid_until})
+    # the member's row lock serialises this: the state read above is the one to replace
+    if state is None:
+        MemberTier.objects.create(member=member, tier=earned, valid_until=valid_until)
+    else:
+        MemberTier.objects.filter(pk=state.pk).update(tier=earned, valid_until=valid_until)
     TierChange.objects.create(
         member=member,
         from_tier=current,
@@ -136,27 +148,55 @@ def _start_of(day: date):
     return timezone.make_aware(timezone.datetime(day.year, day.month, day.day))
 
 
-@transaction.atomic
+def lock_for_purchase(member_id: int) -> Member:
+    """Locks the member and whoever referred them together, in pk order (a referral reward writes to
+    both), in one query; returns the member, read under the lock."""
+    rows = list(
+        Member.objects.raw(
+            f"SELECT m.* FROM {Member._meta.db_table} m WHERE m.id = %s OR m.id = "  # noqa: S608
+            f"(SELECT referred_by_id FROM {Member._meta.db_table} WHERE id = %s) ORDER BY m.id"
+            + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+            [member_id, member_id],
+        )
+    )
+    return next(m for m in rows if m.pk == member_id)
+
+
 def purchase_record(
-    *, member: Member, reference: str, channel: SalesChannel, amount: Decimal, store=None, paid_at=None
+    *,
+    member: Member,
+    reference: str,
+    channel: SalesChannel,
+    amount: Decimal,
+    store=None,
+    paid_at=None,
+    locked: bool = False,
 ) -> Purchase:
     """Records a paid order of ``member`` (the net amount paid, after every discount). Recording the same
     order again returns the first record and changes nothing. Re-evaluates the tier and, on the
-    member's first paid order, rewards whoever referred them."""
+    member's first paid order, rewards whoever referred them. ``locked``: the caller took
+    ``lock_for_purchase`` in its transaction, which any error here rolls back whole (so there is no
+    savepoint either), and passes the member it returned."""
+    with transaction.atomic(savepoint=not locked):
+        return _purchase_record(
+            member=member,
+            reference=reference,
+            channel=channel,
+            amount=amount,
+            store=store,
+            paid_at=paid_at,
+            locked=locked,
+        )
+
+
+def _purchase_record(*, member, reference, channel, amount, store, paid_at, locked) -> Purchase:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
         raise ApplicationError(_("The amount paid must be zero or more."), code="invalid_amount")
     reference = (reference or "").strip()
     if not reference:
         raise ApplicationError(_("A purchase needs the order reference."), code="reference_required")
-    # the member and whoever referred them, locked together in pk order (a reward writes to both)
-    member = Member.objects.get(pk=member.pk)
-    locked = {
-        m.pk: m
-        for m in Member.objects.select_for_update()
-        .filter(pk__in={member.pk, member.referred_by_id} - {None})
-        .order_by("pk")
-    }
-    member = locked[member.pk]
+    if not locked:
+        member = lock_for_purchase(member.pk)
     existing = Purchase.objects.filter(reference=reference).first()
     if existing is not None:
         if existing.member_id != member.pk:
@@ -167,7 +207,9 @@ def purchase_record(
     if member.status != Member.Status.ACTIVE:
         raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
     with conflict_on_integrity_error(
-        _("Order %(ref)s is recorded for another member.") % {"ref": reference}, code="purchase_taken"
+        _("Order %(ref)s is recorded for another member.") % {"ref": reference},
+        code="purchase_taken",
+        savepoint=not locked,
     ):
         purchase = Purchase.objects.create(
             member=member,
@@ -178,7 +220,7 @@ def purchase_record(
             paid_at=paid_at or timezone.now(),
         )
     if _tiers():
-        tier_evaluate(member=member, spend_12m=rolling_spend(member=member))
+        tier_evaluate(member=member, spend_12m=rolling_spend(member=member), locked=True)
     if member.referred_by_id and amount > 0:
         _referral_reward(member, purchase)
     return purchase

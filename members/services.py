@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Consent, Identity, Member, PointsEntry, PointsLot
+from members.signals import member_registered
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
 from omo.org.access import ensure_permission
 from omo.org.models import REFERRAL_CODE_ALPHABET
@@ -198,6 +199,8 @@ def _member_register(
         )
     for purpose, granted in (consents or {}).items():
         consent_record(member=member, purpose=purpose, granted=granted, source=source)
+    if created:
+        member_registered.send(sender=Member, member=member)
     return Registration(member=member, created=created)
 
 
@@ -258,8 +261,9 @@ def _check_points(points) -> None:
         )
 
 
-def _locked(member: Member) -> Member:
-    member = Member.objects.select_for_update().get(pk=member.pk)
+def _locked(member: Member, *, already: bool = False) -> Member:
+    if not already:
+        member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status != Member.Status.ACTIVE:
         raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
     return member
@@ -282,21 +286,32 @@ def _save_balance(member: Member) -> None:
     Member.objects.filter(pk=member.pk).update(points_balance=member.points_balance, updated_at=timezone.now())
 
 
-@transaction.atomic
 def points_earn(
-    *, member: Member, points: int, reference: str, actor=None, expires_on: date | None = None, reason: str = ""
+    *,
+    member: Member,
+    points: int,
+    reference: str,
+    actor=None,
+    expires_on: date | None = None,
+    reason: str = "",
+    locked: bool = False,
 ) -> PointsEntry:
-    """Adds points in a new lot that expires per the policy (or ``expires_on``)."""
+    """Adds points in a new lot that expires per the policy (or ``expires_on``). ``locked``: the caller
+    read ``member`` FOR UPDATE in its transaction, which any error here rolls back whole (so there is
+    no savepoint either)."""
     _check_points(points)
     today = timezone.localdate()
     expires_on = expires_on or default_points_expiry(today)
     if expires_on < today:
         raise BusinessRuleError(_("Points cannot be earned already expired."), code="invalid_expiry")
-    member = _locked(member)
-    PointsLot.objects.create(member=member, earned=points, remaining=points, expires_on=expires_on, reference=reference)
-    entry = _entry(member, PointsEntry.Kind.EARN, points, reference=reference, reason=reason, actor=actor)
-    entry.save()
-    _save_balance(member)
+    with transaction.atomic(savepoint=not locked):
+        member = _locked(member, already=locked)
+        PointsLot.objects.create(
+            member=member, earned=points, remaining=points, expires_on=expires_on, reference=reference
+        )
+        entry = _entry(member, PointsEntry.Kind.EARN, points, reference=reference, reason=reason, actor=actor)
+        entry.save()
+        _save_balance(member)
     return entry
 
 

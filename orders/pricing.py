@@ -262,7 +262,7 @@ def quote(
     if points:
         _apply_points(result, points, strict=strict)
     _apply_tax(result)
-    if member is not None and member.status == Member.Status.ACTIVE:
+    if member is not None and member.status == Member.Status.ACTIVE and not strict:  # placing: earned when paid
         try:
             result.points_to_earn = points_for_purchase(
                 member=member,
@@ -303,7 +303,7 @@ def _apply_coupon(result: Quote, *, at, strict: bool) -> None:
                 check.reasons[0]["message"], code="coupon_not_applicable", details={"reasons": check.reasons}
             )
         return
-    campaign = coupon_services.coupon_find(result.coupon_code).campaign
+    campaign = check.coupon.campaign
     eligible = coupon_services.coupon_eligible_lines(campaign, cart)
     idx = [i for i, ok in enumerate(eligible) if ok]
     label = _("Coupon %(code)s") % {"code": result.coupon_code}

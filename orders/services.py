@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,6 +55,7 @@ from orders.models import (
     Tender,
 )
 from orders.payments import payment_provider
+from orders.signals import order_paid, order_returned
 
 S = OrderStatus
 # The one table of allowed status changes; ``order_set_status`` refuses anything else.
@@ -395,7 +396,7 @@ def _order_place(
         _write_order(order, rows, discounts, allocations, actor=actor, channel=channel)
         number = order.number
         if order.coupon_code:
-            coupon_services.coupon_redeem(
+            coupon_services.coupon_redeem_in_transaction(
                 code=order.coupon_code,
                 lines=quote.coupon_cart,
                 reference=number,
@@ -613,14 +614,29 @@ def order_pay(
     charged outside any transaction, then recorded. Fully paid, the order moves on (paid, then handed
     over at the counter, ready for pickup, or waiting for a transfer) and earns points. A declined
     tender is recorded and answered with a 402 ``payment_declined``; what was paid stays paid."""
+    return order_pay_taking(
+        order=order, tenders=tenders, actor=actor, channel=channel, idempotency_key=idempotency_key
+    )[0]
+
+
+def order_pay_taking(
+    *,
+    order: Order,
+    tenders: list[dict],
+    actor=None,
+    channel=None,
+    idempotency_key: str | None = None,
+) -> tuple[Order, list[Payment]]:
+    """``order_pay``, also returning the payments this call captured (none for a retry that finds the
+    first call's payments), for callers that record where the money went (the POS shift)."""
     if idempotency_key and Payment.objects.filter(order=order, idempotency_key=f"{idempotency_key}:0").exists():
-        return Order.objects.get(pk=order.pk)
+        return Order.objects.get(pk=order.pk), []
     if actor is not None:
         ensure_permission(actor, "orders.add_payment")
     if not tenders:
         raise ApplicationError(_("Give at least one tender."), code="no_tenders")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = _locked_order(order.pk)
         if order.status != S.PENDING_PAYMENT:
             raise ConflictError(
                 _("Order %(number)s is %(status)s and cannot be paid.")
@@ -630,9 +646,8 @@ def order_pay(
             )
         # what is taken or being taken counts, not the paid total: a charge approved by the gateway a
         # moment ago is captured before the order's paid total catches up
-        _fail_stale_payments(order)
         due = order.total - _taken_or_pending(order)
-        payments = []
+        payments, now = [], timezone.now()
         for i, item in enumerate(tenders):
             tender = item.get("tender")
             if tender not in Tender.values:
@@ -646,21 +661,23 @@ def order_pay(
                     details={"due": str(due)},
                 )
             due -= amount
-            payment = Payment.objects.create(
-                order=order,
-                tender=tender,
-                amount=amount,
-                created_by=_who(actor),
-                idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None,
-            )
             if tender == Tender.STORE_CREDIT:
                 if order.member_id is None:
                     raise BusinessRuleError(_("Store credit needs a member."), code="member_required")
                 _store_credit_move(order.member, -amount, reference=order.number, actor=actor)
-            if tender not in GATEWAY_TENDERS:
-                payment.status, payment.captured_at = Payment.Status.CAPTURED, timezone.now()
-                payment.save(update_fields=["status", "captured_at"])
+            at_once = tender not in GATEWAY_TENDERS  # cash and store credit are taken here and now
+            payment = Payment(
+                order=order,
+                tender=tender,
+                amount=amount,
+                status=Payment.Status.CAPTURED if at_once else Payment.Status.PENDING,
+                captured_at=now if at_once else None,
+                created_by=_who(actor),
+                idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None,
+            )
             payments.append((payment, item.get("token", "")))
+        Payment.objects.bulk_create([payment for payment, _token in payments])  # one insert, pks set
+    captured_now = [payment for payment, _token in payments if payment.status == Payment.Status.CAPTURED]
     declined = []
     provider = payment_provider()
     for payment, token in payments:
@@ -674,18 +691,19 @@ def order_pay(
             result = None
             failure = f"gateway error: {type(error).__name__}"
         if result is not None and result.ok:
+            payment.status, payment.captured_at = Payment.Status.CAPTURED, timezone.now()
             Payment.objects.filter(pk=payment.pk).update(
-                status=Payment.Status.CAPTURED, provider_reference=result.reference, captured_at=timezone.now()
+                status=payment.status, provider_reference=result.reference, captured_at=payment.captured_at
             )
+            captured_now.append(payment)
         else:
             failure = failure if result is None else result.error
             Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.FAILED, failure=failure[:200])
             declined.append({"tender": payment.tender, "amount": str(payment.amount), "error": failure})
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
-        captured = sum((p.amount for p in order.payments.filter(status=Payment.Status.CAPTURED)), Decimal(0))
-        Order.objects.filter(pk=order.pk).update(paid_total=captured)
-        order.paid_total = captured
+        order = _locked_order(order.pk)
+        order.paid_total = _paid_total_refresh(order)
+        captured = order.paid_total
         if order.status == S.PENDING_PAYMENT and captured >= order.total:
             _after_paid(order, actor=actor, channel=channel)
         elif order.status == S.CANCELLED and captured > order.refunded_total:
@@ -693,16 +711,34 @@ def order_pay(
     if order.status == S.CANCELLED:
         _send_refunds(order)
     if declined:
-        raise PaymentDeclined(declined)
-    return order
+        raise PaymentDeclined(declined, captured=captured_now)
+    return order, captured_now
+
+
+def _paid_total_refresh(order: Order) -> Decimal:
+    """Sets the order's paid total to what its captured payments add up to, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Order._meta.db_table} SET paid_total = COALESCE((SELECT SUM(amount) "  # noqa: S608
+            f"FROM {Payment._meta.db_table} WHERE order_id = %s AND status = %s), 0) "
+            "WHERE id = %s RETURNING paid_total",
+            [order.pk, Payment.Status.CAPTURED, order.pk],
+        )
+        return money_round(Decimal(str(cursor.fetchone()[0])))
+
+
+def _locked_order(pk: int) -> Order:
+    """The order, locked, with what its events name (channel, store, member) read in the same query."""
+    return Order.objects.select_for_update(of=("self",)).select_related("channel", "store", "member").get(pk=pk)
 
 
 class PaymentDeclined(ApplicationError):
     status_code = 402
     default_code = "payment_declined"
 
-    def __init__(self, declined: list[dict]):
+    def __init__(self, declined: list[dict], captured: list | None = None):
         super().__init__(_("The payment was declined."), details={"declined": declined})
+        self.captured = captured or []  # what the same call took all the same (cash beside a declined card)
 
 
 def _fail_stale_payments(order: Order, *, now=None) -> int:
@@ -716,9 +752,16 @@ def _fail_stale_payments(order: Order, *, now=None) -> int:
 
 
 def _taken_or_pending(order: Order) -> Decimal:
-    return order.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.CAPTURED]).aggregate(
-        total=Sum("amount")
-    )["total"] or Decimal(0)
+    """What the order's payments have taken or are taking, after failing the stale pending ones (read
+    in one query; the update runs only when something is pending)."""
+    rows = list(
+        order.payments.filter(status__in=[Payment.Status.PENDING, Payment.Status.CAPTURED]).values_list(
+            "status", "amount"
+        )
+    )
+    if any(status == Payment.Status.PENDING for status, _amount in rows) and _fail_stale_payments(order):
+        return _taken_or_pending(order)
+    return sum((amount for _status, amount in rows), Decimal(0))
 
 
 def _money(value) -> Decimal:
@@ -735,19 +778,23 @@ def _after_paid(order: Order, *, actor=None, channel=None) -> None:
     """The order is paid (inside the caller's transaction, order locked): points, the purchase record,
     then the next status by fulfilment."""
     order_set_status(order, S.PAID, actor=actor, channel=channel)
-    lines = list(order.lines.select_related("variant__product__category"))
+    # locked as the hand-over would lock them (the order is locked already: no one else waits here)
+    lines = list(order.lines.select_for_update(of=("self",)).select_related("variant__product__category"))
     if order.member_id:
-        member = Member.objects.get(pk=order.member_id)
-        try:
+        try:  # at the tier the member had before this purchase
             earned = loyalty.points_for_purchase(
-                member=member,
+                member=order.member,
                 channel=order.channel,
                 lines=[loyalty.PurchaseLine(line.variant, line.net) for line in lines],
             )
         except BusinessRuleError:
             earned = 0  # the brand has no earn rule
+        # the member (and a referrer) locked once, for the points, the purchase record and the tier
+        member = loyalty.lock_for_purchase(order.member_id)
         if earned:
-            member_services.points_earn(member=member, points=earned, reference=order.number, actor=_who(actor))
+            member_services.points_earn(
+                member=member, points=earned, reference=order.number, actor=_who(actor), locked=True
+            )
             Order.objects.filter(pk=order.pk).update(points_earned=earned)
             order.points_earned = earned
         loyalty.purchase_record(
@@ -757,9 +804,18 @@ def _after_paid(order: Order, *, actor=None, channel=None) -> None:
             store=order.store,
             amount=order.total,
             paid_at=order.paid_at,
+            locked=True,
         )
+    order_paid.send(sender=Order, order=order)
     if order.fulfilment == Order.Fulfilment.COUNTER:
-        _fulfil(order, Fulfilment.Kind.COUNTER, order.store, {line.pk: line.quantity for line in lines}, actor=actor)
+        _fulfil(
+            order,
+            Fulfilment.Kind.COUNTER,
+            order.store,
+            {line.pk: line.quantity for line in lines},
+            actor=actor,
+            locked_lines=lines,
+        )
         order_set_status(order, S.COMPLETED, actor=actor, channel=channel)
     elif order.fulfilment == Order.Fulfilment.PICKUP:
         waiting = OrderAllocation.objects.filter(line__order=order, transfer__isnull=False).exists()
@@ -776,11 +832,22 @@ def _after_paid(order: Order, *, actor=None, channel=None) -> None:
 
 
 def _fulfil(
-    order: Order, kind: str, location: Location, quantities: dict[int, int], *, actor=None, tracking="", key=None
+    order: Order,
+    kind: str,
+    location: Location,
+    quantities: dict[int, int],
+    *,
+    actor=None,
+    tracking="",
+    key=None,
+    locked_lines: list[OrderLine] | None = None,
 ):
     """Consumes the order's reservation at ``location`` for ``quantities`` ({line id: n}) and records
-    the fulfilment with the lots that left."""
-    lines = {line.pk: line for line in order.lines.select_for_update(of=("self",)).select_related("variant__product")}
+    the fulfilment with the lots that left. ``locked_lines``: the order's lines, already read FOR UPDATE
+    with their variants and products in this transaction."""
+    if locked_lines is None:
+        locked_lines = order.lines.select_for_update(of=("self",)).select_related("variant__product")
+    lines = {line.pk: line for line in locked_lines}
     unknown = set(quantities) - set(lines)
     if unknown:
         raise BusinessRuleError(
@@ -812,9 +879,14 @@ def _fulfil(
                 takes.append((allocation.pk, take))
                 left -= take
         line.fulfilled_quantity += quantity
-    movements = stock.reservation_consume(reference=order.number, actor=_who(actor), only=stock_lines)
+    movements = stock.reservation_consume_in_transaction(reference=order.number, actor=_who(actor), only=stock_lines)
+    taken = set(takes)
+    whole = [a.pk for a in allocations if (a.pk, a.quantity - a.fulfilled) in taken]
+    if whole:  # allocations handed over in full: one update
+        OrderAllocation.objects.filter(pk__in=whole).update(fulfilled=F("quantity"))
     for allocation_id, take in takes:
-        OrderAllocation.objects.filter(pk=allocation_id).update(fulfilled=F("fulfilled") + take)
+        if allocation_id not in whole:
+            OrderAllocation.objects.filter(pk=allocation_id).update(fulfilled=F("fulfilled") + take)
     OrderLine.objects.bulk_update([lines[i] for i in quantities], ["fulfilled_quantity"])
     fulfilment = Fulfilment.objects.create(
         order=order, kind=kind, location=location, tracking=tracking[:60], by=_who(actor), idempotency_key=key
@@ -1331,6 +1403,7 @@ def return_create(
                 "lines": [{"sku": r.line.sku, "quantity": r.quantity, "amount": r.amount} for r in rows],
             },
         )
+        order_returned.send(sender=Return, ret=ret)
     _send_refunds(order)
     return ret
 

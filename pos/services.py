@@ -179,27 +179,30 @@ def shift_approve(*, actor: User, shift: Shift) -> Shift:
 def counter_sale_pay(*, actor: User, register: Register, order, tenders: list[dict], idempotency_key=None):
     """Pays a counter sale at ``register`` (its shift must be open) and records each tender taken in
     the shift, so the drawer count and the report add up."""
-    from orders.models import Payment
-    from orders.services import order_pay
+    from orders.services import PaymentDeclined, order_pay_taking
 
     shift = shift_current(register=register)
     if shift is None:
         raise BusinessRuleError(_("Open a shift at this register first."), code="no_open_shift")
-    before = set(Payment.objects.filter(order=order).values_list("pk", flat=True))
     try:
-        paid = order_pay(order=order, tenders=tenders, actor=actor, idempotency_key=idempotency_key)
-    finally:
-        taken = list(Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).exclude(pk__in=before))
-        if taken:  # one insert for the sale's tenders (the shift was checked open above)
-            ShiftEntry.objects.bulk_create(
-                [
-                    ShiftEntry(
-                        shift=shift, kind="sale", tender=p.tender, amount=p.amount, order_number=order.number, by=actor
-                    )
-                    for p in taken
-                ]
-            )
+        paid, taken = order_pay_taking(order=order, tenders=tenders, actor=actor, idempotency_key=idempotency_key)
+    except PaymentDeclined as declined:
+        _shift_sale_entries(shift, order, declined.captured, actor)  # the cash taken beside a declined card
+        raise
+    _shift_sale_entries(shift, order, taken, actor)
     return paid
+
+
+def _shift_sale_entries(shift: Shift, order, payments, actor) -> None:
+    if payments:  # one insert for the sale's tenders (the shift was checked open above)
+        ShiftEntry.objects.bulk_create(
+            [
+                ShiftEntry(
+                    shift=shift, kind="sale", tender=p.tender, amount=p.amount, order_number=order.number, by=actor
+                )
+                for p in payments
+            ]
+        )
 
 
 # --- the counter: a whole sale, a return, a void ----------------------------------------------------

@@ -15,6 +15,7 @@ urlpatterns = [
     path("r/<int:register_id>/pay/", views.pay, name="pos-sale-pay"),
     path("r/<int:register_id>/void/", views.void, name="pos-sale-void"),
     path("r/<int:register_id>/receipt/<str:number>/", views.receipt, name="pos-receipt"),
+    path("r/<int:register_id>/sales/", views.sales, name="pos-sales"),
     path("r/<int:register_id>/pickups/", views.pickups, name="pos-pickups"),
     path("r/<int:register_id>/returns/", views.returns, name="pos-returns"),
     path("r/<int:register_id>/stock/", views.stock, name="pos-stock"),

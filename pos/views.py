@@ -302,17 +302,38 @@ def pay(request, register_id: int):
 
 @login_required
 def receipt(request, register_id: int, number: str):
+    """The 80 mm receipt of a sale of this store; opened again from the sales list it is marked as a
+    copy (the change handed over is shown on the first print only)."""
     register = _register(request, register_id)
     try:
         order = get_scoped(Order.objects.prefetch_related("lines", "payments"), request.user, number=number)
     except NotFoundError:
         raise Http404 from None
-    change = Decimal(request.session.get(f"pos_change:{number}", "0"))
+    reprint = request.GET.get("copy") == "1"
+    change = Decimal(0) if reprint else Decimal(request.session.get(f"pos_change:{number}", "0"))
     return render(
         request,
         "pos/receipt.html",
-        {"order": order, "register_id": register.pk, "change": change, "register": register},
+        {
+            "order": order,
+            "register_id": register.pk,
+            "change": change,
+            "register": register,
+            "reprint": reprint,
+        },
     )
+
+
+@login_required
+def sales(request, register_id: int):
+    """Today's counter sales of this store (or a search by order number), each with its receipt to
+    print again."""
+    from django.utils import timezone
+
+    register = _register(request, register_id)
+    query = request.GET.get("q", "")[:40]
+    found = list(selectors.store_sales(store=register.store, day=timezone.localdate(), query=query)[:100])
+    return render(request, "pos/sales.html", {"register": register, "sales": found, "q": query})
 
 
 # --- pickup counter ---------------------------------------------------------------------------------

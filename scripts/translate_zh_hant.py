@@ -11,6 +11,12 @@ from pathlib import Path
 
 ZH_HANT = {
     "Clerk attribution": "店員業績歸屬",
+    "Copy": "補印",
+    "Today's sales": "今日銷售",
+    "Order number": "訂單編號",
+    "Paid at": "付款時間",
+    "Print the receipt again": "重印收據",
+    "No sales found.": "找不到銷售紀錄。",
     "Catalog": "商品",
     "Inventory": "庫存",
     "Members": "會員",

@@ -52,15 +52,16 @@ class BusinessRuleError(ApplicationError):
 
 
 @contextmanager
-def conflict_on_integrity_error(message: str, *, code: str) -> Iterator[None]:
+def conflict_on_integrity_error(message: str, *, code: str, savepoint: bool = True) -> Iterator[None]:
     """Turns a unique-constraint clash inside the block into a 409 ``ConflictError``.
 
     Services check for duplicates first to give a precise message; this catches the race where a
     concurrent request inserts the same key between that check and the write (a savepoint keeps the
-    surrounding transaction usable).
+    surrounding transaction usable). ``savepoint=False`` where nothing goes on after the error: the
+    whole transaction is then rolled back, one round trip pair cheaper on the way in.
     """
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             yield
     except IntegrityError:
         raise ConflictError(message, code=code) from None

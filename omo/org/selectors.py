@@ -45,14 +45,18 @@ def resolve_locations(codes: list[str]) -> dict[str, Location]:
 
 
 def pos_channel():
-    """The sales channel the store counters sell on (the first active POS channel), or a 422
-    ``no_pos_channel`` when none is set up."""
+    """The sales channel the store counters sell on (the first active POS channel, reused a few seconds
+    per process), or a 422 ``no_pos_channel`` when none is set up."""
     from django.utils.translation import gettext as _
 
+    from omo.core.config_cache import cached
     from omo.core.errors import BusinessRuleError
     from omo.org.models import SalesChannel
 
-    channel = SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first()
+    channel = cached(
+        ("pos-channel",),
+        lambda: SalesChannel.objects.filter(kind=SalesChannel.Kind.POS, is_active=True).order_by("code").first(),
+    )  # reused a few seconds per process, like the other channel settings
     if channel is None:
         raise BusinessRuleError(_("No POS sales channel is set up."), code="no_pos_channel")
     return channel

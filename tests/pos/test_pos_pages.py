@@ -277,3 +277,28 @@ def test_search_by_name_void_and_line_pay(shop, till, counter):
     sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
     counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "card": "300", "card_tender": "line_pay"})
     assert Order.objects.get().payments.get().tender == "line_pay"
+
+
+def test_todays_sales_list_and_a_receipt_printed_again(shop, till, counter, client, clerk_b):
+    counter.post(f"/pos/r/{till.pk}/shift/open/", {"opening_cash": "0"})
+    counter.post(f"/pos/r/{till.pk}/scan/", {"code": "CAP-M"}, HTTP_HX_REQUEST="true")
+    sale_id = counter.session[f"pos_cart:{till.pk}"]["sale_id"]
+    paid = counter.post(f"/pos/r/{till.pk}/pay/", {"sale_id": sale_id, "cash": "1000", "card": "0"})
+    order = Order.objects.get()
+    assert 'id="change">' in counter.get(paid["Location"]).content.decode()
+
+    listed = counter.get(f"/pos/r/{till.pk}/sales/").content.decode()
+    assert f"<td>{order.number}</td>" in listed and f"/receipt/{order.number}/?copy=1" in listed
+    found = counter.get(f"/pos/r/{till.pk}/sales/", {"q": order.number[-4:]}).content.decode()
+    assert f"<td>{order.number}</td>" in found
+    assert "No sales found." in counter.get(f"/pos/r/{till.pk}/sales/", {"q": "NO-SUCH"}).content.decode()
+    copy = counter.get(f"/pos/r/{till.pk}/receipt/{order.number}/", {"copy": "1"}).content.decode()
+    assert 'id="receipt-copy"' in copy and order.number in copy and 'id="change"' not in copy
+
+    # another store's clerk: not their register, and not their order through their own register either
+    client.force_login(clerk_b)
+    assert client.get(f"/pos/r/{till.pk}/sales/").status_code == 404
+    other = services.register_create(actor=None, store=shop.store_b, code="POS9", name="B")
+    assert client.get(f"/pos/r/{other.pk}/receipt/{order.number}/", {"copy": "1"}).status_code == 404
+    elsewhere = client.get(f"/pos/r/{other.pk}/sales/", {"q": order.number}).content.decode()
+    assert f"<td>{order.number}</td>" not in elsewhere and "No sales found." in elsewhere

@@ -99,6 +99,11 @@ def profile_values_shown(fields: list[ProfileField], values: dict | None) -> dic
 # --- member 360 -------------------------------------------------------------------------------------
 
 
+# Apps above members add their own parts of the member page here (clerk attribution: the bindings);
+# each is called with the member and returns {"title", "headers", "rows"}.
+MEMBER_360_SECTIONS: list = []
+
+
 def member_360(member: Member) -> dict:
     """Everything HQ sees on the member page, each part one explicit query (about 15 in all, however
     long the member's history): tier and its history, purchases from every channel with the OMO
@@ -185,4 +190,5 @@ def member_360(member: Member) -> dict:
                 Q(first=member) | Q(second=member), status=DuplicateCandidate.Status.OPEN
             ).select_related("first", "second")
         ),
+        "sections": [section(member) for section in MEMBER_360_SECTIONS],
     }

@@ -207,6 +207,13 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "orders.tasks.idempotency_keys_purge", "schedule": crontab(minute=20)},
     "reevaluate-tiers": {"task": "members.tasks.tiers_reevaluate_due", "schedule": crontab(hour=0, minute=30)},
     "find-duplicate-members": {"task": "members.tasks.duplicates_find", "schedule": crontab(hour=2, minute=0)},
+    # clerk attribution: orders the queue lost are attributed within a minute; last month's draft is
+    # built on the 1st (and again each night until it is approved, with returns that came in since)
+    "attribute-paid-orders": {"task": "attribution.tasks.orders_attribute_pending", "schedule": 60.0},
+    "build-last-month-settlement": {
+        "task": "attribution.tasks.settlement_build_last_month",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

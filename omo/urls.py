@@ -12,6 +12,7 @@ api_v1 = [
     path("inventory/", include("inventory.api.urls")),
     path("members/", include("members.api.urls")),
     path("orders/", include("orders.api.urls")),
+    path("attribution/", include("attribution.api.urls")),
 ]
 
 urlpatterns = [

@@ -9,7 +9,7 @@ import uuid
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -97,7 +97,9 @@ def _panel(request, register, cart, error: str = "", status: int = 200, member_c
     context = {"register": register, "cart": cart, "quote": quote, "error": error}
     response = render(request, "pos/_panel.html", context, status=status)
     if request.htmx and member_changed:  # only a lookup or a sign-up changes who is on the sale
-        member_html = render(request, "pos/_member.html", {"member": _member_view(_member(cart))}).content.decode()
+        member_html = render(
+            request, "pos/_member.html", {"member": _member_view(_member(cart)), "register": register}
+        ).content.decode()
         response.content += f'<div id="member-box" hx-swap-oob="true">{member_html}</div>'.encode()
     return response
 
@@ -613,10 +615,12 @@ def transfers(request, register_id: int):
 
 @login_required
 def me(request, register_id: int):
-    """The clerk's own month so far: counter sales and members registered. Bound members, attributed
-    sales in every channel and the estimated commission come with the clerk-attribution issue."""
+    """The clerk's own month so far: counter sales and members registered; the members bound to them,
+    the sales attributed to them in every channel and the estimated commission, each line explained."""
     from django.db.models import Count, Sum
     from django.utils import timezone
+
+    from attribution import selectors as attribution
 
     register = _register(request, register_id)
     today = timezone.localdate()
@@ -624,6 +628,7 @@ def me(request, register_id: int):
     mine = Order.objects.filter(clerk=request.user, paid_at__date__gte=start).exclude(status="cancelled")
     figures = mine.aggregate(n=Count("id"), total=Sum("total"))
     members = Member.objects.filter(registered_by=request.user, created_at__date__gte=start).count()
+    performance = attribution.clerk_performance(clerk=request.user, day=today)
     return render(
         request,
         "pos/me.html",
@@ -633,8 +638,28 @@ def me(request, register_id: int):
             "sales": figures["n"],
             "total": figures["total"] or 0,
             "members": members,
+            "perf": performance,
+            "explained": [attribution.explain(line) for line in performance["lines"]],
         },
     )
+
+
+@login_required
+@require_POST
+def chat(request, register_id: int):
+    """The clerk logs a LINE conversation with the member on the sale (a binding to them and this
+    store for the policy's LINE window)."""
+    from attribution.services import binding_chat_record
+
+    register = _register(request, register_id)
+    member = _member(_cart(request, register))
+    if member is None:
+        return HttpResponse(_("Find the member first."), status=422)
+    try:
+        binding_chat_record(actor=request.user, member=member, store=register.store, note=request.POST.get("note", ""))
+    except ApplicationError as error:
+        return HttpResponse(error.message, status=422 if error.status_code < 500 else error.status_code)
+    return HttpResponse(_("Logged."))
 
 
 # --- exchanges at the counter ------------------------------------------------------------------------

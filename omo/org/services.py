@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from omo.core.config_cache import cached
 from omo.core.errors import BusinessRuleError, ConflictError, PermissionDeniedError, conflict_on_integrity_error
+from omo.org.access import ensure_permission
 from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import STORE_ROLES, Role
 
@@ -260,6 +261,20 @@ def staff_update(
         if new_role != Role.HQ_ADMIN:
             changes["is_superuser"] = False  # a superuser bypasses every role and store check
         User.objects.filter(pk=user.pk).update(**changes)
+    return profile
+
+
+@transaction.atomic
+def staff_deactivate(*, actor, profile: StaffProfile) -> StaffProfile:
+    """A staff member leaves the company: they can no longer log in; their profile, referral code and
+    history stay (a leaver's code is then handled by the commission policy)."""
+    if actor is not None:
+        ensure_permission(actor, "org.change_user")
+        if actor.pk == profile.user_id:
+            raise BusinessRuleError(_("You cannot deactivate yourself."), code="own_account")
+    profile = StaffProfile.objects.select_for_update(of=("self",)).select_related("user").get(pk=profile.pk)
+    User.objects.filter(pk=profile.user_id).update(is_active=False)
+    profile.user.is_active = False
     return profile
 
 

@@ -11,6 +11,11 @@ class AttributionConfig(AppConfig):
     def ready(self):
         # bindings are recorded inside the transaction of the event that makes them; the order's
         # attribution is queued for after its payment commits
+        from attribution.models import Policy
+        from omo.core.config_cache import watch
+
+        watch(Policy)
+
         from attribution.services import on_member_registered, on_order_paid, on_order_returned
         from members.signals import member_registered
         from orders.signals import order_paid, order_returned

@@ -168,9 +168,23 @@ def policy_adopt(*, actor, policy: Policy, effective_from: datetime | None = Non
     return policy
 
 
+def _adopted() -> list[Policy]:
+    """The adopted versions, oldest first (reused a few seconds per process; adopting one drops it)."""
+    from omo.core.config_cache import cached
+
+    return cached(
+        ("attribution-policies",),
+        lambda: list(Policy.objects.filter(effective_from__isnull=False).order_by("effective_from")),
+    )
+
+
 def policy_at(at: datetime) -> Policy | None:
     """The policy in force at ``at`` (the latest adopted one that started by then)."""
-    return Policy.objects.filter(effective_from__lte=at).order_by("-effective_from").first()
+    found = None
+    for policy in _adopted():
+        if policy.effective_from <= at:
+            found = policy
+    return found
 
 
 # --- bindings ---------------------------------------------------------------------------------------

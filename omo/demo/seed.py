@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from omo.demo.attribution_seed import seed_attribution
 from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
 from omo.demo.member_seed import seed_loyalty, seed_members
 from omo.demo.order_seed import seed_orders
@@ -159,4 +160,5 @@ def seed_demo() -> SeedResult:
                 result.count("registers")
     seed_members(result)
     seed_orders(result)
+    seed_attribution(result)
     return result

@@ -81,8 +81,14 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
     assert (
         "created 7 locations, 24 staff, 4 channels, 3 channel keys, 3 tiers, 1 earn rules, 36 products, "
         "306 SKUs, 2 goods receipts, 5 transfers, 10 registers, 3000 members, 8516 purchases, 2 coupon campaigns, "
-        "81 orders, 7 returns." in output
+        "81 orders, 7 returns, 1 commission policies, " in output
     )
+    assert re.search(
+        r"\d+ bindings \(QR sign-ups\), 38 bindings \(links, chats, HQ\), \d+ orders attributed, "
+        r"2 settlement months \(one paid, one draft\)\.",
+        output,
+    )
+    assert_demo_attribution()
     # about 30,000 member rows written in batches of 1,000 (SQLite takes fewer rows per statement, at
     # most 999 parameters): no query per member either way
     assert len(member_queries) < (120 if connection.vendor == "postgresql" else 500)
@@ -118,6 +124,33 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
     assert "created nothing (already seeded)" in again
     assert snapshot() == before
     assert Location.objects.get(code="S-TPE01").name == "台北信義旗艦店"
+
+
+def assert_demo_attribution():
+    """Bindings of every source, every paid demo order attributed once, returns clawed back, one month
+    paid and last month a draft whose totals are its lines'."""
+    from attribution.models import AttributionLine, Binding, OrderAttribution, SettlementPeriod, Source
+
+    assert set(Binding.objects.values_list("source", flat=True)) == set(Source.values)
+    paid = Order.objects.exclude(paid_at=None).exclude(status="cancelled")  # cancelled: refunded, not attributed
+    assert OrderAttribution.objects.count() == paid.count() > 60
+    assert set(OrderAttribution.objects.values_list("rule", flat=True)) >= {"pos_sale", "latest_binding", "no_binding"}
+    assert AttributionLine.objects.filter(kind="clawback").exists()
+    pos_lines = AttributionLine.objects.filter(rule="pos_sale")
+    assert not pos_lines.exclude(clerk__isnull=False).exists()
+    [(paid_month, paid_status), (draft_month, draft_status)] = SettlementPeriod.objects.order_by("month").values_list(
+        "month", "status"
+    )
+    assert (paid_status, draft_status) == ("paid", "draft")
+    assert (
+        draft_month
+        == paid_month + relativedelta(months=1)
+        == timezone.localdate().replace(day=1) - relativedelta(months=1)
+    )
+    draft = SettlementPeriod.objects.get(month=draft_month)
+    open_lines = AttributionLine.objects.filter(period=None, eligible_on__lt=draft_month + relativedelta(months=1))
+    assert sum(t.commission for t in draft.totals.all()) == sum(line.commission for line in open_lines)
+    assert not AttributionLine.objects.filter(period__status="paid", eligible_on__gte=draft_month).exists()
 
 
 def test_seed_refuses_production_without_force(db, settings):

@@ -417,6 +417,8 @@ class Credit:
     share: Decimal
     binding: Binding | None = None
     age_days: int = 0
+    split: int = 1  # how many the amount is split between (a leaver's part goes to nobody)
+    first: bool = True  # the first of them takes the cents the split leaves
 
 
 @dataclass
@@ -430,14 +432,14 @@ def _departed(user) -> bool:
     return user is not None and not user.is_active
 
 
-def _credit_clerk(policy: Policy, clerk, store, share, binding=None, age_days=0) -> Credit | None:
+def _credit_clerk(policy: Policy, clerk, store, share, binding=None, age_days=0, split=1, first=True) -> Credit | None:
     """A credit to ``clerk`` at ``store``, or per the policy when the clerk has left: the store only,
     or nobody."""
     if _departed(clerk):
         if policy.departed_clerk == Policy.Departed.NOBODY:
             return None
         clerk = None
-    return Credit(clerk, store, share, binding, age_days)
+    return Credit(clerk, store, share, binding, age_days, split, first)
 
 
 def _equal_shares(n: int) -> list[Decimal]:
@@ -494,9 +496,9 @@ def decide(order, policy: Policy, bindings: list[Binding]) -> Decision:
     else:
         chosen, rule, words = [active[-1]], "latest_binding", _("The latest binding in force wins.")
     credits = []
-    for b, share in zip(chosen, _equal_shares(len(chosen)), strict=True):
+    for i, (b, share) in enumerate(zip(chosen, _equal_shares(len(chosen)), strict=True)):
         age = (at - b.started_at).days
-        credit = _credit_clerk(policy, b.clerk, b.store, share, b, age)
+        credit = _credit_clerk(policy, b.clerk, b.store, share, b, age, split=len(chosen), first=i == 0)
         if credit is not None:
             credits.append(credit)
     if not credits:
@@ -549,10 +551,10 @@ def build_lines(order, lines, policy: Policy, decision: Decision) -> list[Attrib
         if excluded(policy, category_path=path, channel_code=channel) or line.net <= 0:
             continue
         rate, _source = rate_for(policy, category_path=path, channel_code=channel)
-        n = len(decision.credits)  # equal shares: each part rounded down, the cents left to the first
-        parts = [(line.net / n).quantize(CENT, rounding=ROUND_DOWN)] * n
-        parts[0] += cents(line.net) - sum(parts)
-        for credit, base in zip(decision.credits, parts, strict=True):
+        for credit in decision.credits:
+            # equal parts rounded down to the cent; the first of the split takes the cents left
+            part = (line.net / credit.split).quantize(CENT, rounding=ROUND_DOWN)
+            base = cents(line.net) - (credit.split - 1) * part if credit.first else part
             factor = factor_for(policy, credit.age_days)
             commission = cents(base * rate * factor)
             store_amount = commission if credit.clerk is None else cents(commission * policy.store_share)
@@ -664,18 +666,31 @@ def return_claw_back(*, ret) -> list[AttributionLine]:
     return AttributionLine.objects.bulk_create(rows)
 
 
-def orders_attribute_pending(*, limit: int = 500) -> int:
-    """Catch-up job: paid orders the queue has not attributed yet (a lost task, a worker down),
-    oldest first, one short transaction each. Returns how many were attributed."""
+def orders_attribute_pending(*, limit: int = 5000) -> int:
+    """Catch-up job: paid orders the queue has not attributed yet (a lost task, a worker down), oldest
+    first: on PostgreSQL set-based (``attribution.bulk``), elsewhere one short transaction each.
+    Returns how many were attributed."""
+    from django.db import connection
+
     from orders.models import Order
 
-    pending = (
+    pending = list(
         Order.objects.filter(paid_at__isnull=False, attribution__isnull=True, status__in=PAID_STATES)
         .order_by("paid_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "paid_at")[:limit]
     )
+    if not pending:
+        return 0
+    if connection.vendor == "postgresql":
+        from attribution.bulk import orders_attribute_bulk
+
+        return orders_attribute_bulk(
+            paid_from=pending[0][1],
+            paid_to=pending[-1][1] + timedelta(microseconds=1),
+            order_ids=[pk for pk, _paid in pending],
+        )
     done = 0
-    for pk in list(pending):
+    for pk, _paid in pending:
         if order_attribute(order=Order(pk=pk)) is not None:
             done += 1
     return done

@@ -49,7 +49,7 @@ def _rate_sql(policy: Policy, params: list) -> str:
         whens.append("WHEN o.ccode = %s THEN %s::numeric")
         params += [code, rate]
     params.append(str(policy.default_rate))
-    return f"CASE {' '.join(whens)} ELSE %s::numeric END"
+    return f"CASE {' '.join(whens)} ELSE %s::numeric END" if whens else "%s::numeric"
 
 
 def _excluded_sql(policy: Policy, params: list) -> str:
@@ -68,7 +68,7 @@ def _factor_sql(policy: Policy, params: list) -> str:
     for day, factor in sorted(policy.age_factors, key=lambda s: s[0], reverse=True):
         whens.append("WHEN cr.age_days >= %s THEN %s::numeric")
         params += [day, factor]
-    return f"CASE {' '.join(whens)} ELSE 1::numeric END"
+    return f"CASE {' '.join(whens)} ELSE 1::numeric END" if whens else "1::numeric"
 
 
 def _statement(policy: Policy, paid_from: datetime, paid_to: datetime, order_ids: list[int] | None):

@@ -178,6 +178,12 @@ class SettlementPeriod(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     built_at = models.DateTimeField(_("draft built at"), null=True, blank=True)
     fingerprint = models.CharField(_("draft fingerprint"), max_length=64, blank=True)
+    inputs = models.CharField(
+        _("what the draft was built from"),
+        max_length=100,
+        blank=True,
+        help_text=_("The newest line and adjustment and the last approval it saw: unchanged, nothing is rebuilt."),
+    )
     approved_by = models.ForeignKey(
         USER, verbose_name=_("approved by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

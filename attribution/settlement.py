@@ -123,12 +123,27 @@ def settlement_build(*, month, actor=None) -> SettlementPeriod:
     period = SettlementPeriod.objects.select_for_update().get(pk=period.pk)
     if period.status != SettlementPeriod.Status.DRAFT:
         raise ConflictError(_("%(month)s is approved and locked.") % {"month": period}, code="period_locked")
+    inputs = _inputs(period)
+    if period.built_at is not None and period.inputs == inputs:
+        return period  # nothing it is built from has changed: the same draft (lines are append-only)
     rows = _rows(period, _totals(_open_lines(period)))
     SettlementLine.objects.filter(period=period).delete()
     SettlementLine.objects.bulk_create(rows)
-    period.built_at, period.fingerprint = timezone.now(), _fingerprint(rows)
-    period.save(update_fields=["built_at", "fingerprint"])
+    period.built_at, period.fingerprint, period.inputs = timezone.now(), _fingerprint(rows), inputs
+    period.save(update_fields=["built_at", "fingerprint", "inputs"])
     return period
+
+
+def _inputs(period: SettlementPeriod) -> str:
+    """What a draft is built from, read from three indexes: the newest attribution line (lines are
+    only ever added), the newest adjustment of the period, and the last approval of any month (which
+    settles lines this draft would otherwise count)."""
+    from django.db.models import Max
+
+    newest = AttributionLine.objects.aggregate(m=Max("pk"))["m"] or 0
+    adjusted = period.adjustments.aggregate(m=Max("pk"))["m"] or 0
+    approved = SettlementPeriod.objects.aggregate(m=Max("approved_at"))["m"]
+    return f"{newest}:{adjusted}:{approved.timestamp() if approved else 0}"
 
 
 def settlement_build_last_month() -> SettlementPeriod:

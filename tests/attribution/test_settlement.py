@@ -50,6 +50,17 @@ def test_a_month_is_built_adjusted_approved_locked_and_paid(shop, sales, clock, 
     ]
     again = settlement.settlement_build(actor=hq_admin, month=first)
     assert again.fingerprint == period.fingerprint and totals(again) == totals(period)  # identical re-run
+    assert again.built_at == period.built_at  # nothing it is built from changed: not even rebuilt
+    from attribution.models import SettlementPeriod as Period
+
+    Period.objects.filter(pk=period.pk).update(inputs="")  # forced: built again, to the same totals
+    forced = settlement.settlement_build(actor=hq_admin, month=first)
+    assert (forced.built_at > period.built_at, forced.fingerprint, totals(forced)) == (
+        True,
+        period.fingerprint,
+        totals(period),
+    )
+    period = forced
 
     settlement.settlement_adjust(
         actor=hq_admin, period=period, store=shop.store_a, clerk=clerk_a, amount="15", reason="Mystery shopper bonus"

@@ -16,10 +16,11 @@ class AttributionConfig(AppConfig):
 
         watch(Policy)
 
-        from attribution.services import on_member_registered, on_order_paid, on_order_returned
+        from attribution.services import on_member_registered, on_order_cancelled, on_order_paid, on_order_returned
         from members.signals import member_registered
-        from orders.signals import order_paid, order_returned
+        from orders.signals import order_cancelled, order_paid, order_returned
 
         member_registered.connect(on_member_registered, dispatch_uid="attribution.on_member_registered")
         order_paid.connect(on_order_paid, dispatch_uid="attribution.on_order_paid")
         order_returned.connect(on_order_returned, dispatch_uid="attribution.on_order_returned")
+        order_cancelled.connect(on_order_cancelled, dispatch_uid="attribution.on_order_cancelled")

@@ -260,6 +260,10 @@ class AttributionLine(models.Model):
             models.UniqueConstraint(
                 fields=["ret", "reverses"], condition=Q(ret__isnull=False), name="attrline_clawback_once"
             ),
+            # a cancelled order's lines are taken back once
+            models.UniqueConstraint(
+                fields=["reverses"], condition=Q(ret__isnull=True, kind="clawback"), name="attrline_cancel_once"
+            ),
         ]
 
     def __str__(self) -> str:

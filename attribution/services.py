@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -398,6 +398,13 @@ def on_order_paid(sender, order, **kwargs) -> None:
     transaction.on_commit(lambda: order_attribute.delay(order_id))
 
 
+def on_order_cancelled(sender, order, **kwargs) -> None:
+    from attribution.tasks import order_cancel_claw_back
+
+    order_id = order.pk
+    transaction.on_commit(lambda: order_cancel_claw_back.delay(order_id))
+
+
 def on_order_returned(sender, ret, **kwargs) -> None:
     from attribution.tasks import return_claw_back
 
@@ -636,33 +643,67 @@ def return_claw_back(*, ret) -> list[AttributionLine]:
         if not originals or returned.line.net <= 0:
             continue
         fraction = min(returned.amount / returned.line.net, Decimal(1))
-        for original in originals:
-            base = cents(original.base * fraction)
-            commission = cents(original.commission * fraction)
-            store_amount = cents(original.store_amount * fraction)
-            rows.append(
-                AttributionLine(
-                    kind=AttributionLine.Kind.CLAWBACK,
-                    order=ret.order,
-                    order_line=returned.line,
-                    ret=ret,
-                    reverses=original,
-                    clerk_id=original.clerk_id,
-                    store_id=original.store_id,
-                    binding_id=original.binding_id,
-                    policy_id=original.policy_id,
-                    rule="return",
-                    share=original.share,
-                    base=-base,
-                    rate=original.rate,
-                    factor=original.factor,
-                    commission=-commission,
-                    store_amount=-store_amount,
-                    personal_amount=-(commission - store_amount),
-                    occurred_at=ret.created_at,
-                    eligible_on=timezone.localdate(ret.created_at),
-                )
-            )
+        rows += [_reversal(original, fraction, ret=ret, at=ret.created_at) for original in originals]
+    return AttributionLine.objects.bulk_create(rows)
+
+
+def _reversal(original: AttributionLine, fraction: Decimal, *, ret, at) -> AttributionLine:
+    """A negative line taking back ``fraction`` of ``original`` from whoever it credited."""
+    base = cents(original.base * fraction)
+    commission = cents(original.commission * fraction)
+    store_amount = cents(original.store_amount * fraction)
+    return AttributionLine(
+        kind=AttributionLine.Kind.CLAWBACK,
+        order_id=original.order_id,
+        order_line_id=original.order_line_id,
+        ret=ret,
+        reverses=original,
+        clerk_id=original.clerk_id,
+        store_id=original.store_id,
+        binding_id=original.binding_id,
+        policy_id=original.policy_id,
+        rule="return" if ret is not None else "cancelled",
+        share=original.share,
+        base=-base,
+        rate=original.rate,
+        factor=original.factor,
+        commission=-commission,
+        store_amount=-store_amount,
+        personal_amount=-(commission - store_amount),
+        occurred_at=at,
+        eligible_on=timezone.localdate(at),
+    )
+
+
+@transaction.atomic
+def order_cancel_claw_back(*, order) -> list[AttributionLine]:
+    """A paid order cancelled and refunded (an uncollected pickup, say): everything it credited is
+    taken back, dated the day of the cancellation. Once per order; an order not attributed has
+    nothing to take back."""
+    from orders.models import Order
+
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+    if order.status != "cancelled" or not OrderAttribution.objects.filter(order=order).exists():
+        return []
+    done = list(AttributionLine.objects.filter(order=order, kind=AttributionLine.Kind.CLAWBACK, ret__isnull=True))
+    if done:
+        return done
+    originals = list(AttributionLine.objects.filter(order=order, kind=AttributionLine.Kind.SALE).order_by("pk"))
+    taken = {
+        pk: back
+        for pk, back in AttributionLine.objects.filter(reverses__in=originals)
+        .values("reverses")
+        .annotate(back=Sum("base"))
+        .values_list("reverses", "back")
+    }
+    rows = []
+    at = order.cancelled_at or timezone.now()
+    for original in originals:
+        already = -(taken.get(original.pk) or Decimal(0))  # returns before the cancellation
+        left = original.base - already
+        if left <= 0 or original.base == 0:
+            continue
+        rows.append(_reversal(original, left / original.base, ret=None, at=at))
     return AttributionLine.objects.bulk_create(rows)
 
 

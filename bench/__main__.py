@@ -1,6 +1,6 @@
 """Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
 
-NAME is reservations, availability, members, flash_sale or pos_sale.
+NAME is reservations, availability, members, flash_sale, pos_sale or attribution.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -49,7 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "which",
-        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "all"],
+        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "attribution", "all"],
         nargs="?",
         default="all",
     )
@@ -96,6 +96,10 @@ def main() -> int:
         # share the cores (each request then takes longer, and no more sales get done)
         workers = args.workers or os.cpu_count() or 2
         pos_sale.run(url, seconds=args.seconds or 20.0, workers=workers, threads=args.threads, think=args.think)
+    if args.which in ("attribution", "all"):
+        from bench import attribution
+
+        attribution.run()
     return 0
 
 

@@ -55,7 +55,7 @@ from orders.models import (
     Tender,
 )
 from orders.payments import payment_provider
-from orders.signals import order_paid, order_returned
+from orders.signals import order_cancelled, order_paid, order_returned
 
 S = OrderStatus
 # The one table of allowed status changes; ``order_set_status`` refuses anything else.
@@ -125,6 +125,8 @@ def order_set_status(order: Order, to: str, *, actor=None, channel=None, note: s
         setattr(order, stamps[to], now)
         fields.append(stamps[to])
     order.save(update_fields=fields)
+    if to == S.CANCELLED and order.paid_at is not None:
+        order_cancelled.send(sender=Order, order=order)
     if to in EVENTS:
         event_emit(
             event_type=EVENTS[to],

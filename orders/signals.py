@@ -8,3 +8,5 @@ from django.dispatch import Signal
 order_paid = Signal()
 # lines of a paid order came back (sent with ``ret``, the Return, inside its transaction)
 order_returned = Signal()
+# an order was cancelled (sent with ``order`` inside the cancelling transaction; a paid one is refunded)
+order_cancelled = Signal()

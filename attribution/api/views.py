@@ -81,6 +81,16 @@ def _member(member_no: str) -> Member:
     return member
 
 
+def _clerk(employee_code: str):
+    """The staff login of an employee code (empty: nobody, the store itself)."""
+    if not employee_code:
+        return None
+    profile = StaffProfile.objects.select_related("user").filter(employee_code=employee_code).first()
+    if profile is None:
+        raise NotFoundError("No such clerk.", code="clerk_not_found")
+    return profile.user
+
+
 def _store(user, code: str) -> Location:
     try:
         return get_scoped(Location.objects.all(), user, store_field="pk", code=code)
@@ -109,12 +119,7 @@ class BindingListApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        clerk = None
-        if v.get("clerk"):
-            profile = StaffProfile.objects.select_related("user").filter(employee_code=v["clerk"]).first()
-            if profile is None:
-                raise NotFoundError("No such clerk.", code="clerk_not_found")
-            clerk = profile.user
+        clerk = _clerk(v.get("clerk", ""))
         binding = services.binding_assign(
             actor=request.user, member=_member(v["member"]), clerk=clerk, store=_store(request.user, v["store"]),
             reason=v["reason"],
@@ -360,12 +365,7 @@ class PeriodAdjustApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        clerk = None
-        if v.get("clerk"):
-            profile = StaffProfile.objects.select_related("user").filter(employee_code=v["clerk"]).first()
-            if profile is None:
-                raise NotFoundError("No such clerk.", code="clerk_not_found")
-            clerk = profile.user
+        clerk = _clerk(v.get("clerk", ""))
         period = _period(month)
         settlement.settlement_adjust(
             actor=request.user, period=period, store=_store(request.user, v["store"]), clerk=clerk,

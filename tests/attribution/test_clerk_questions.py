@@ -257,3 +257,24 @@ def test_the_referral_code_resolves_for_the_frontends(shop, clerk_a, hq_admin):
     org.staff_deactivate(actor=hq_admin, profile=clerk_a.staff_profile)
     with pytest.raises(NotFoundError):
         attribution.referral_resolve(code)
+
+
+def test_a_paid_order_cancelled_and_refunded_takes_back_everything_it_credited(shop, policy, clock, clerk_a):
+    policy()
+    clock(1)
+    attribution.binding_chat_record(actor=clerk_a, member=shop.member, store=shop.store_a, note="chat")
+    order = orders.order_place(
+        channel=shop.web, lines=[("TEE-M", 2)], fulfilment="pickup", member=shop.member, store=shop.store_a
+    )
+    orders.order_pay(order=order, tenders=[{"tender": "card", "token": "tok_visa"}])
+    attribution.order_attribute(order=order)
+    assert credited(order) == [("a.clerk", "S-A", Decimal("1000.00"), Decimal("50.00"))]
+    clock(3)
+    orders.order_cancel(order=order, reason="not collected")
+    taken = attribution.order_cancel_claw_back(order=order)
+    assert [(t.kind, t.rule, t.base, t.commission, t.clerk) for t in taken] == [
+        ("clawback", "cancelled", Decimal("-1000.00"), Decimal("-50.00"), clerk_a)
+    ]
+    assert attribution.order_cancel_claw_back(order=order) == taken  # once
+    lines = AttributionLine.objects.filter(order=order)
+    assert sum(lines.values_list("commission", flat=True)) == Decimal(0)

@@ -242,6 +242,8 @@ def orders_attribute_bulk(*, paid_from: datetime, paid_to: datetime, order_ids: 
             continue
         sql, params = _statement(policy, start, end, order_ids)
         with transaction.atomic(), connection.cursor() as cursor:
+            # a month is hundreds of thousands of orders: sort and hash them in memory, not on disk
+            cursor.execute("SET LOCAL work_mem = '128MB'")
             cursor.execute(sql, params)
             done += cursor.fetchone()[0]
     return done

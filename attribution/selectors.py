@@ -200,3 +200,25 @@ def clerk_performance(*, clerk, day: date | None = None) -> dict:
 
 def policy_list() -> QuerySet[Policy]:
     return Policy.objects.order_by("-version")
+
+
+def referral_link(profile) -> str:
+    """The clerk's referral link for the frontends: the shop's address with ``?ref=CODE``."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    parts = urlsplit(settings.STOREFRONT_URL)
+    query = "&".join(q for q in (parts.query, urlencode({"ref": profile.referral_code})) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+
+
+def referral_qr(profile, *, kind: str = "svg", scale: int = 6) -> bytes:
+    """The referral link as a printable QR code (SVG or PNG, by segno)."""
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make(referral_link(profile), error="m").save(out, kind=kind, scale=scale, border=2)
+    return out.getvalue()

@@ -633,12 +633,14 @@ def return_claw_back(*, ret) -> list[AttributionLine]:
     attribution = order_attribute(order=ret.order)  # attributed first if the queue has not got there yet
     if attribution is None:
         return []
-    if AttributionLine.objects.filter(ret=ret).exists():
-        return list(AttributionLine.objects.filter(ret=ret))
+    if AttributionLine.objects.filter(order=ret.order, ret=ret).exists():
+        return list(AttributionLine.objects.filter(order=ret.order, ret=ret))
     rows = []
     for returned in ret.lines.select_related("line"):
         originals = list(
-            AttributionLine.objects.filter(order_line=returned.line, kind=AttributionLine.Kind.SALE).order_by("pk")
+            AttributionLine.objects.filter(
+                order=ret.order, order_line=returned.line, kind=AttributionLine.Kind.SALE
+            ).order_by("pk")
         )
         if not originals or returned.line.net <= 0:
             continue
@@ -691,7 +693,7 @@ def order_cancel_claw_back(*, order) -> list[AttributionLine]:
     originals = list(AttributionLine.objects.filter(order=order, kind=AttributionLine.Kind.SALE).order_by("pk"))
     taken = {
         pk: back
-        for pk, back in AttributionLine.objects.filter(reverses__in=originals)
+        for pk, back in AttributionLine.objects.filter(order=order, reverses__in=originals)
         .values("reverses")
         .annotate(back=Sum("base"))
         .values_list("reverses", "back")

@@ -32,6 +32,8 @@ CSRF_TRUSTED_ORIGINS = env.env_list(E, "CSRF_TRUSTED_ORIGINS")
 # The brand this back office runs for; shown in the admin header and on receipts.
 BRAND_NAME = env.env_str(E, "BRAND_NAME", "青禾服飾 Qinghe Apparel")
 OMO_CURRENCY = env.currency(E)
+# The online shop a clerk's referral link points at (the link is this plus ?ref=CODE)
+STOREFRONT_URL = env.env_str(E, "STOREFRONT_URL", "https://shop.example.com/")
 # Members: the region a phone number without a country code belongs to, and when earned points expire
 # ("end_of_following_year", or "days:N").
 MEMBER_PHONE_REGION = env.env_str(E, "MEMBER_PHONE_REGION", "TW").upper()

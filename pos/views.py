@@ -645,6 +645,26 @@ def me(request, register_id: int):
 
 
 @login_required
+def my_qr(request, register_id: int):
+    """The clerk's referral QR code on a card to print (members scan it to sign up or shop online)."""
+    from django.utils.safestring import mark_safe
+
+    from attribution import selectors as attribution
+
+    register = _register(request, register_id)
+    profile = getattr(request.user, "staff_profile", None)
+    if profile is None:
+        raise Http404
+    svg = attribution.referral_qr(profile, kind="svg", scale=8).decode()
+    svg = svg[svg.index("<svg") :]  # inline: without the XML declaration
+    return render(
+        request,
+        "pos/my_qr.html",
+        {"register": register, "profile": profile, "link": attribution.referral_link(profile), "qr": mark_safe(svg)},  # noqa: S308 (segno's own SVG)
+    )
+
+
+@login_required
 @require_POST
 def chat(request, register_id: int):
     """The clerk logs a LINE conversation with the member on the sale (a binding to them and this

@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "what the draft was built from": "草稿依據的資料",
+    "The newest line and adjustment and the last approval it saw: unchanged, nothing is rebuilt.": "產生時最新的明細、調整與最後一次核准：未變動就不重新產生。",
+    "My referral QR code": "我的推薦 QR code",
+    "Back to my performance": "回到我的業績",
+    "Referral code": "推薦碼",
+    "Scan to join or shop online: your purchases also count for this store.": "掃描加入會員或線上購物：您的消費也會計入本門市。",
     "What-if": "模擬試算",
     "Try on a past month": "以過去月份試算",
     "Put the selected draft in force from now": "自現在起實施所選草案",

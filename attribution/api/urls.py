@@ -4,6 +4,7 @@ from attribution.api import views
 
 urlpatterns = [
     path("referral-codes/<str:code>/", views.ReferralCodeApi.as_view(), name="attribution-referral-code"),
+    path("referral-codes/<str:code>/qr/", views.ReferralQrApi.as_view(), name="attribution-referral-qr"),
     path("referral-clicks/", views.ReferralClickApi.as_view(), name="attribution-referral-click"),
     path("bindings/", views.BindingListApi.as_view(), name="attribution-bindings"),
     path("bindings/chat/", views.BindingChatApi.as_view(), name="attribution-binding-chat"),

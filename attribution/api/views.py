@@ -38,6 +38,22 @@ class ReferralCodeApi(APIView):
         return Response(services.referral_resolve(code))
 
 
+class ReferralQrApi(APIView):
+    """The clerk's referral link as a QR code to print (``?type=png`` for PNG; SVG by default)."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    @extend_schema(responses={(200, "image/svg+xml"): bytes, (200, "image/png"): bytes})
+    def get(self, request, code: str):
+        services.referral_resolve(code)  # 404 for an unknown code or a leaver's
+        profile = StaffProfile.objects.get(referral_code=code.strip().upper())
+        kind = "png" if request.query_params.get("type") == "png" else "svg"
+        body = selectors.referral_qr(profile, kind=kind)
+        response = HttpResponse(body, content_type="image/png" if kind == "png" else "image/svg+xml")
+        response["Content-Disposition"] = f'inline; filename="referral-{profile.referral_code}.{kind}"'
+        return response
+
+
 class BindingSerializer(serializers.ModelSerializer):
     member = serializers.CharField(source="member.member_no")
     clerk = serializers.SerializerMethodField()

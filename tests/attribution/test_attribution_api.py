@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from attribution import services as attribution
 from attribution.models import Binding, OrderAttribution
-from omo.org.services import channel_credential_issue
+from omo.org.services import channel_credential_issue, staff_deactivate
 from orders import services as orders
 from tests.attribution.conftest import ADDRESS, DAY0, counter_sale, web_order
 from tests.conftest import client_for
@@ -144,3 +144,30 @@ def test_hq_runs_the_policy_and_the_month_through_the_api(shop, policy, clock, c
     assert api.post(f"/api/v1/attribution/periods/{month}/paid/").json()["status"] == "paid"
     assert client_for(clerk_a).get(f"/api/v1/attribution/periods/{month}/").status_code == 403
     assert Decimal(approved.json()["totals"][0]["commission"]) == Decimal("15.00")
+
+
+def test_a_clerks_referral_qr_code_to_print(shop, api, clerk_a, hq_admin, client, settings):
+    import io
+
+    import segno
+
+    from pos import services as pos
+
+    settings.STOREFRONT_URL = "https://shop.qinghe.example/?utm_source=store"
+    code = clerk_a.staff_profile.referral_code
+    expected_link = f"https://shop.qinghe.example/?utm_source=store&ref={code}"
+    staff = client_for(hq_admin)
+    png = staff.get(f"/api/v1/attribution/referral-codes/{code}/qr/", {"type": "png"})
+    want = io.BytesIO()
+    segno.make(expected_link, error="m").save(want, kind="png", scale=6, border=2)
+    assert (png.status_code, png["Content-Type"], png.content) == (200, "image/png", want.getvalue())
+    svg = staff.get(f"/api/v1/attribution/referral-codes/{code}/qr/")
+    assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
+
+    till = pos.register_create(actor=None, store=shop.store_a, code="POS1", name="櫃台 1")
+    client.force_login(clerk_a)
+    card = client.get(f"/pos/r/{till.pk}/me/qr/").content.decode()
+    assert f'id="my-code">{code}<' in card and expected_link.replace("&", "&amp;") in card and "<svg" in card
+
+    staff_deactivate(actor=hq_admin, profile=clerk_a.staff_profile)
+    assert staff.get(f"/api/v1/attribution/referral-codes/{code}/qr/").status_code == 404

@@ -197,11 +197,8 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-RAW = """
-SELECT coalesce(o.clerk_id, b.clerk_id) AS clerk_id, coalesce(o.store_id, b.store_id) AS store_id,
-       count(*), sum(l.net), sum(round(l.net * %(rate)s, 2))
-FROM orders_order o
-JOIN orders_orderline l ON l.order_id = o.id
+# the same rules by hand: a counter sale to its clerk, else the member's latest binding in force
+LATEST_BINDING = """
 LEFT JOIN LATERAL (
     SELECT b.clerk_id, b.store_id
     FROM attribution_binding b
@@ -217,13 +214,21 @@ LEFT JOIN LATERAL (
 ) b ON TRUE
 WHERE o.paid_at >= %(start)s AND o.paid_at < %(end)s AND o.referral_code = ''
   AND (o.clerk_id IS NOT NULL OR b.clerk_id IS NOT NULL)
+"""
+
+RAW = f"""
+SELECT coalesce(o.clerk_id, b.clerk_id) AS clerk_id, coalesce(o.store_id, b.store_id) AS store_id,
+       count(*), sum(l.net), sum(round(l.net * %(rate)s, 2))
+FROM orders_order o
+JOIN orders_orderline l ON l.order_id = o.id
+{LATEST_BINDING}
 GROUP BY 1, 2
 """
 
 
 # the floor for writing: the raw rule set's per-line rows written by hand into a copy of the lines table
 # (same columns and indexes), so the cost of writing a line is seen apart from the cost of our rules
-RAW_WRITE = """
+RAW_WRITE = f"""
 INSERT INTO bench_lines (kind, order_id, order_line_id, clerk_id, store_id, policy_id, rule, share, base, rate,
                          factor, commission, store_amount, personal_amount, occurred_at, eligible_on, created_at)
 SELECT 'sale', o.id, l.id, coalesce(o.clerk_id, b.clerk_id), coalesce(o.store_id, b.store_id), %(policy)s, 'raw',
@@ -231,21 +236,7 @@ SELECT 'sale', o.id, l.id, coalesce(o.clerk_id, b.clerk_id), coalesce(o.store_id
        round(l.net * %(rate)s, 2) - round(l.net * %(rate)s * 0.3, 2), o.paid_at, o.paid_at::date, now()
 FROM orders_order o
 JOIN orders_orderline l ON l.order_id = o.id
-LEFT JOIN LATERAL (
-    SELECT b.clerk_id, b.store_id
-    FROM attribution_binding b
-    WHERE o.channel_id <> %(pos)s AND o.referral_code = '' AND b.member_id = o.member_id AND b.counts
-      AND b.started_at <= o.paid_at
-      AND o.paid_at < b.started_at + CASE b.source WHEN 'pos_sale' THEN interval '30 days'
-                                                   WHEN 'qr_registration' THEN interval '90 days'
-                                                   WHEN 'referral_link' THEN interval '7 days'
-                                                   WHEN 'line_chat' THEN interval '30 days'
-                                                   ELSE interval '180 days' END
-    ORDER BY b.started_at DESC, b.id DESC
-    LIMIT 1
-) b ON TRUE
-WHERE o.paid_at >= %(start)s AND o.paid_at < %(end)s AND o.referral_code = ''
-  AND (o.clerk_id IS NOT NULL OR b.clerk_id IS NOT NULL)
+{LATEST_BINDING}
 """
 
 

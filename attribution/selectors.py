@@ -58,7 +58,12 @@ def explain(line: AttributionLine) -> dict:
     which amounts."""
     words = []
     order = line.order
-    if line.kind == AttributionLine.Kind.CLAWBACK:
+    if line.kind == AttributionLine.Kind.CLAWBACK and line.ret_id is None:
+        words.append(
+            _("Order %(order)s was cancelled and refunded: what it credited for %(sku)s is taken back.")
+            % {"order": order.number, "sku": line.order_line.sku}
+        )
+    elif line.kind == AttributionLine.Kind.CLAWBACK:
         words.append(
             _("Return %(ret)s of order %(order)s takes back the share credited for %(sku)s.")
             % {"ret": line.ret.number if line.ret_id else "-", "order": order.number, "sku": line.order_line.sku}
@@ -83,6 +88,7 @@ def explain(line: AttributionLine) -> dict:
         "first_binding": _("The first binding in force when the member paid wins."),
         "split": _("Split equally between the bindings in force when the member paid."),
         "return": _("A return takes back what was credited, from whoever was credited."),
+        "cancelled": _("A cancelled order takes back everything it credited."),
     }
     words.append(rule_words.get(line.rule, line.rule))
     if line.binding_id:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "Order %(order)s was cancelled and refunded: what it credited for %(sku)s is taken back.": "訂單 %(order)s 已取消並退款：扣回 %(sku)s 已計入的部分。",
+    "A cancelled order takes back everything it credited.": "取消的訂單扣回所有已計入的部分。",
     "what the draft was built from": "草稿依據的資料",
     "The newest line and adjustment and the last approval it saw: unchanged, nothing is rebuilt.": "產生時最新的明細、調整與最後一次核准：未變動就不重新產生。",
     "My referral QR code": "我的推薦 QR code",

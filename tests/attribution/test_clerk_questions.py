@@ -278,3 +278,6 @@ def test_a_paid_order_cancelled_and_refunded_takes_back_everything_it_credited(s
     assert attribution.order_cancel_claw_back(order=order) == taken  # once
     lines = AttributionLine.objects.filter(order=order)
     assert sum(lines.values_list("commission", flat=True)) == Decimal(0)
+    from attribution.selectors import explain
+
+    assert "was cancelled and refunded" in explain(taken[0])["explanation"]

@@ -225,6 +225,14 @@ def binding_record(
     """Records that ``clerk`` at ``store`` served ``member`` (a binding, 會員歸屬). Inside another clerk's
     waiting period (the policy's ``rebind_wait_days`` from their binding) it is kept but does not
     count. The same event twice (same member, source, reference and clerk) records it once."""
+    return _binding_record(
+        member=member, clerk=clerk, store=store, source=source, at=at, reference=reference, note=note, actor=actor
+    )
+
+
+def _binding_record(*, member, clerk, store, source, at=None, reference="", note="", actor=None) -> Binding:
+    """``binding_record`` inside the caller's transaction, which any error rolls back whole (the sale
+    or the sign-up that makes the binding): no savepoint of its own."""
     if source not in Source.values:
         raise ApplicationError(_("Unknown binding source %(s)s.") % {"s": source}, code="unknown_source")
     if not store.is_store:
@@ -357,7 +365,7 @@ def on_member_registered(sender, member, **kwargs) -> None:
         store, source = (profile.home_store if profile else None), Source.REFERRAL_LINK
     if store is None or not store.is_store:
         return
-    binding_record(
+    _binding_record(
         member=member,
         clerk=member.registered_by,
         store=store,
@@ -375,7 +383,7 @@ def on_order_paid(sender, order, **kwargs) -> None:
     paid_at = order.paid_at or timezone.now()
     if order.member_id and order.member.status == order.member.Status.ACTIVE:
         if order.channel.kind == "pos" and order.clerk_id and order.store_id:
-            binding_record(
+            _binding_record(
                 member=order.member,
                 clerk=order.clerk,
                 store=order.store,
@@ -386,7 +394,7 @@ def on_order_paid(sender, order, **kwargs) -> None:
         elif order.referral_code:
             staff = _staff_by_code(order.referral_code)
             if staff is not None and staff.user.is_active and staff.home_store_id:
-                binding_record(
+                _binding_record(
                     member=order.member,
                     clerk=staff.user,
                     store=staff.home_store,

@@ -261,6 +261,56 @@ def counter_sale(
     return order, cash - cash_due if cash_due > 0 else cash
 
 
+def counter_aisle_order(
+    *,
+    actor: User,
+    register: Register,
+    sku: str,
+    quantity: int,
+    fulfilment: str,
+    source_code: str,
+    shipping_address: dict | None,
+    member,
+    tender: str,
+    key: str,
+):
+    """The clerk orders for the customer from another location (endless aisle, 店員從 EC 倉調貨): to this
+    store (a transfer brings it) or shipped home, paid at the counter. The sale is this store's and
+    this clerk's. Placing and paying are each idempotent on ``key``: the form sent again changes
+    nothing."""
+    from omo.org.selectors import pos_channel
+    from orders import services as orders
+
+    source = Location.objects.filter(code=source_code).first()
+    order = orders.order_place(
+        channel=pos_channel(),
+        lines=[(sku, quantity)],
+        fulfilment=fulfilment,
+        member=member,
+        store=register.store,
+        clerk=actor,
+        actor=actor,
+        source=source,
+        shipping_address=shipping_address if fulfilment == "ship" else None,
+        idempotency_key=key,
+    )
+    counter_sale_pay(actor=actor, register=register, order=order, tenders=[{"tender": tender}], idempotency_key=key)
+    return order
+
+
+def counter_exchange(*, actor: User, register: Register, order, return_lines: list[dict], new_lines: list):
+    """An exchange at the counter: the lines taken back pay for the new lines; what they do not cover
+    is paid in cash at this register (recorded in its shift). Returns (the return, the new order)."""
+    from orders import services as orders
+
+    ret, new = orders.order_exchange(
+        order=order, return_lines=return_lines, new_lines=new_lines, store=register.store, actor=actor
+    )
+    if new.status == "pending_payment":
+        counter_sale_pay(actor=actor, register=register, order=new, tenders=[{"tender": "cash"}])
+    return ret, new
+
+
 def counter_return(*, actor: User, register: Register, order, lines: list[dict], refund_to: str, reason: str, key: str):
     """Takes back lines of any order at this register's store, and records the cash given back in the
     open shift (once, also when the form is sent again: the return is idempotent on ``key``)."""

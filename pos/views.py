@@ -456,11 +456,6 @@ def returns(request, register_id: int):
     )
 
 
-def _quote_channel():
-
-    return pos_channel()
-
-
 # --- quick clerk switching --------------------------------------------------------------------------
 
 
@@ -497,7 +492,6 @@ def stock(request, register_id: int):
     another location (店員從 EC 倉調貨), shipped home or to this store, paid at the counter. The sale is
     this store's and this clerk's."""
     from inventory.selectors import availability
-    from omo.org.models import Location
 
     register = _register(request, register_id)
     q = (request.POST.get("q") or request.GET.get("q") or "").strip()
@@ -514,29 +508,17 @@ def stock(request, register_id: int):
         placed = Order.objects.filter(idempotency_key=form_key).first()
         if placed is None:
             try:
-                quantity = int(request.POST.get("quantity") or 0)
-                fulfilment = request.POST.get("fulfilment", "pickup")
-                source = Location.objects.filter(code=request.POST.get("source", "")).first()
-                address = {k: request.POST.get(k, "") for k in ("name", "phone", "address")}
-                cart = _cart(request, register)
-                placed = orders.order_place(
-                    channel=_quote_channel(),
-                    lines=[(request.POST.get("sku", ""), quantity)],
-                    fulfilment=fulfilment,
-                    member=_member(cart),
-                    store=register.store,
-                    clerk=request.user,
-                    actor=request.user,
-                    source=source,
-                    shipping_address=address if fulfilment == "ship" else None,
-                    idempotency_key=form_key,
-                )
-                services.counter_sale_pay(
+                placed = services.counter_aisle_order(
                     actor=request.user,
                     register=register,
-                    order=placed,
-                    tenders=[{"tender": request.POST.get("tender", "card")}],
-                    idempotency_key=form_key,
+                    sku=request.POST.get("sku", ""),
+                    quantity=int(request.POST.get("quantity") or 0),
+                    fulfilment=request.POST.get("fulfilment", "pickup"),
+                    source_code=request.POST.get("source", ""),
+                    shipping_address={k: request.POST.get(k, "") for k in ("name", "phone", "address")},
+                    member=_member(_cart(request, register)),
+                    tender=request.POST.get("tender", "card"),
+                    key=form_key,
                 )
             except (ApplicationError, ValueError) as failure:
                 error = getattr(failure, "message", str(failure))
@@ -708,15 +690,9 @@ def exchange(request, register_id: int):
                 }
             )
     try:
-        _ret, new = orders.order_exchange(
-            order=order,
-            return_lines=back,
-            new_lines=list(cart["lines"].items()),
-            store=register.store,
-            actor=request.user,
+        _ret, new = services.counter_exchange(
+            actor=request.user, register=register, order=order, return_lines=back, new_lines=list(cart["lines"].items())
         )
-        if new.status == "pending_payment":
-            services.counter_sale_pay(actor=request.user, register=register, order=new, tenders=[{"tender": "cash"}])
     except ApplicationError as failure:
         return _page(request, register, cart, error=failure.message, status=422)
     request.session.pop(f"pos_cart:{register.pk}", None)

@@ -403,21 +403,19 @@ def on_order_paid(sender, order, **kwargs) -> None:
                     reference=order.number,
                 )
     order_id = order.pk
-    transaction.on_commit(lambda: order_attribute.delay(order_id))
+    transaction.on_commit(lambda: order_attribute.delay(order_id), robust=True)  # queue down: the beat job catches up
 
 
 def on_order_cancelled(sender, order, **kwargs) -> None:
-    from attribution.tasks import order_cancel_claw_back
-
-    order_id = order.pk
-    transaction.on_commit(lambda: order_cancel_claw_back.delay(order_id))
+    """A paid order cancelled and refunded: what it credited is taken back in the same transaction (an
+    order not attributed yet never will be: it is no longer paid)."""
+    order_cancel_claw_back(order=order)
 
 
 def on_order_returned(sender, ret, **kwargs) -> None:
-    from attribution.tasks import return_claw_back
-
-    ret_id = ret.pk
-    transaction.on_commit(lambda: return_claw_back.delay(ret_id))
+    """Lines came back: their share is taken back in the same transaction (the order is attributed
+    first if the queue has not got to it yet), so no claw-back waits on a queue that could lose it."""
+    return_claw_back(ret=ret)
 
 
 # --- attributing a paid order -------------------------------------------------------------------------

@@ -13,22 +13,6 @@ def order_attribute(order_id: int):
     return result.rule if result else None
 
 
-@shared_task(name="attribution.tasks.return_claw_back", soft_time_limit=60, time_limit=90)
-def return_claw_back(return_id: int):
-    from attribution.services import return_claw_back as run
-    from orders.models import Return
-
-    return len(run(ret=Return(pk=return_id)))
-
-
-@shared_task(name="attribution.tasks.order_cancel_claw_back", soft_time_limit=60, time_limit=90)
-def order_cancel_claw_back(order_id: int):
-    from attribution.services import order_cancel_claw_back as run
-    from orders.models import Order
-
-    return len(run(order=Order(pk=order_id)))
-
-
 @shared_task(name="attribution.tasks.orders_attribute_pending", soft_time_limit=240, time_limit=300)
 def orders_attribute_pending():
     from attribution.services import orders_attribute_pending as run

@@ -215,6 +215,21 @@ class SettlementPeriod(models.Model):
         return self.month.strftime("%Y-%m")
 
 
+def _unchecked(to, verbose_name, *, null: bool = False, related_name: str = "+"):
+    """A reference of an attribution line with neither an index nor a database foreign key (see
+    ``AttributionLine``): protected from deletion by Django, and written only from joined rows."""
+    return models.ForeignKey(
+        to,
+        verbose_name=verbose_name,
+        null=null,
+        blank=null,
+        on_delete=models.PROTECT,
+        related_name=related_name,
+        db_index=False,
+        db_constraint=False,
+    )
+
+
 class AttributionLine(models.Model):
     """One order line's amount credited to one (clerk, store), or taken back by a return. Written once;
     a settled line is never edited (a later return makes a negative line in the next open period).
@@ -235,62 +250,12 @@ class AttributionLine(models.Model):
     order_line = models.ForeignKey(
         "orders.OrderLine", verbose_name=_("order line"), on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    ret = models.ForeignKey(
-        "orders.Return",
-        verbose_name=_("return"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    reverses = models.ForeignKey(
-        "self",
-        verbose_name=_("takes back"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    clerk = models.ForeignKey(
-        USER,
-        verbose_name=_("clerk"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    store = models.ForeignKey(
-        "org.Location",
-        verbose_name=_("store"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    binding = models.ForeignKey(
-        Binding,
-        verbose_name=_("binding"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    policy = models.ForeignKey(
-        Policy,
-        verbose_name=_("policy"),
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
+    ret = _unchecked("orders.Return", _("return"), null=True)
+    reverses = _unchecked("self", _("takes back"), null=True)
+    clerk = _unchecked(USER, _("clerk"), null=True)
+    store = _unchecked("org.Location", _("store"))
+    binding = _unchecked(Binding, _("binding"), null=True)
+    policy = _unchecked(Policy, _("policy"))
     rule = models.CharField(_("rule"), max_length=30)
     share = models.DecimalField(_("share"), max_digits=5, decimal_places=4)
     base = models.DecimalField(_("attributed amount"), **MONEY)
@@ -301,16 +266,7 @@ class AttributionLine(models.Model):
     personal_amount = models.DecimalField(_("personal performance"), **MONEY)
     occurred_at = models.DateTimeField(_("paid or returned at"))
     eligible_on = models.DateField(_("enters settlement on"))
-    period = models.ForeignKey(
-        SettlementPeriod,
-        verbose_name=_("settled in"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="lines",
-        db_index=False,
-        db_constraint=False,
-    )
+    period = _unchecked(SettlementPeriod, _("settled in"), null=True, related_name="lines")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     STORE_FIELD = "store"

@@ -241,12 +241,12 @@ def _binding_record(*, member, clerk, store, source, at=None, reference="", note
         raise BusinessRuleError(_("This member is no longer active."), code="member_inactive")
     at = at or timezone.now()
     reference = (reference or "").strip()[:40]
+    # the member's bindings are judged one at a time (the same event sent twice at once finds the first)
+    type(member).objects.select_for_update().filter(pk=member.pk).first()
     if reference:
         existing = Binding.objects.filter(member=member, source=source, reference=reference, clerk=clerk).first()
         if existing is not None:
             return existing
-    # the member's bindings are judged one at a time
-    type(member).objects.select_for_update().filter(pk=member.pk).first()
     policy = policy_at(at)
     blocked_by = None
     if policy is not None and policy.rebind_wait_days:
@@ -320,12 +320,23 @@ def _staff_by_code(code: str):
     return StaffProfile.objects.select_related("user", "home_store").filter(referral_code=code).first()
 
 
+def _working_referrer(code: str):
+    """The staff profile of a referral code whose clerk still works in a store, or None."""
+    staff = _staff_by_code(code)
+    return staff if staff is not None and staff.user.is_active and staff.home_store_id else None
+
+
+def _referrer_or_404(code: str):
+    staff = _working_referrer(code)
+    if staff is None:
+        raise NotFoundError(_("No clerk has this referral code."), code="referral_code_not_found")
+    return staff
+
+
 def referral_resolve(code: str) -> dict:
     """What a frontend shows for ``?ref=CODE``: the clerk's display name and store (404 for an unknown
     code or a clerk who has left)."""
-    staff = _staff_by_code(code)
-    if staff is None or not staff.user.is_active or staff.home_store_id is None:
-        raise NotFoundError(_("No clerk has this referral code."), code="referral_code_not_found")
+    staff = _referrer_or_404(code)
     return {
         "code": staff.referral_code,
         "clerk": staff.display_name,
@@ -336,9 +347,7 @@ def referral_resolve(code: str) -> dict:
 @transaction.atomic
 def referral_click(*, member, code: str, at: datetime | None = None) -> Binding:
     """A logged-in member followed a clerk's referral link (``?ref=CODE``): a referral binding."""
-    staff = _staff_by_code(code)
-    if staff is None or not staff.user.is_active or staff.home_store_id is None:
-        raise NotFoundError(_("No clerk has this referral code."), code="referral_code_not_found")
+    staff = _referrer_or_404(code)
     at = at or timezone.now()
     return binding_record(
         member=member,
@@ -392,8 +401,8 @@ def on_order_paid(sender, order, **kwargs) -> None:
                 reference=order.number,
             )
         elif order.referral_code:
-            staff = _staff_by_code(order.referral_code)
-            if staff is not None and staff.user.is_active and staff.home_store_id:
+            staff = _working_referrer(order.referral_code)
+            if staff is not None:
                 _binding_record(
                     member=order.member,
                     clerk=staff.user,
@@ -460,7 +469,7 @@ def _equal_shares(n: int) -> list[Decimal]:
     return [Decimal(1) - each * (n - 1)] + [each] * (n - 1)
 
 
-def decide(order, policy: Policy, bindings: list[Binding]) -> Decision:
+def decide(order, policy: Policy, bindings: list[Binding], referrers: dict | None = None) -> Decision:
     """Who is credited for ``order`` under ``policy``, given the member's bindings (any order). The
     rules, first that applies: a POS sale counts for its clerk; a clerk's referral code on the order
     counts for that clerk; else the member's active bindings decide (latest, first or split)."""
@@ -472,7 +481,8 @@ def decide(order, policy: Policy, bindings: list[Binding]) -> Decision:
             return Decision("pos_sale_departed", _("Sold at the counter by a clerk who has left: nobody is credited."))
         return Decision("pos_sale", _("Sold at the counter by this clerk: counts for them directly."), [credit])
     if order.referral_code:
-        staff = _staff_by_code(order.referral_code)
+        # ``referrers`` (code -> staff profile), when the caller read them for many orders at once
+        staff = referrers.get(order.referral_code) if referrers is not None else _staff_by_code(order.referral_code)
         if staff is not None and staff.home_store_id:
             credit = _credit_clerk(policy, staff.user, staff.home_store, Decimal(1))
             if credit is None:

@@ -272,6 +272,13 @@ def simulate(*, month, policy) -> list[dict]:
     bindings: dict[int, list] = {}
     for b in Binding.objects.filter(member_id__in={o.member_id for o in orders if o.member_id}).select_related("clerk"):
         bindings.setdefault(b.member_id, []).append(b)
+    from omo.org.models import StaffProfile
+
+    codes = {o.referral_code for o in orders if o.referral_code}
+    referrers = {
+        p.referral_code: p
+        for p in StaffProfile.objects.filter(referral_code__in=codes).select_related("user", "home_store")
+    }
     table: dict[tuple, dict] = {}
 
     def row(clerk_id, store_id):
@@ -281,7 +288,7 @@ def simulate(*, month, policy) -> list[dict]:
         )
 
     for order in orders:
-        decision = decide(order, policy, bindings.get(order.member_id, []))
+        decision = decide(order, policy, bindings.get(order.member_id, []), referrers)
         for line in build_lines(order, list(order.lines.all()), policy, decision):
             r = row(line.clerk_id, line.store_id)
             r["simulated"] += line.commission

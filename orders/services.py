@@ -713,7 +713,7 @@ def order_pay_taking(
     if order.status == S.CANCELLED:
         _send_refunds(order)
     if declined:
-        raise PaymentDeclined(declined, captured=captured_now)
+        raise PaymentDeclined(declined)
     return order, captured_now
 
 
@@ -738,9 +738,8 @@ class PaymentDeclined(ApplicationError):
     status_code = 402
     default_code = "payment_declined"
 
-    def __init__(self, declined: list[dict], captured: list | None = None):
+    def __init__(self, declined: list[dict]):
         super().__init__(_("The payment was declined."), details={"declined": declined})
-        self.captured = captured or []  # what the same call took all the same (cash beside a declined card)
 
 
 def _fail_stale_payments(order: Order, *, now=None) -> int:

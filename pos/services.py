@@ -179,18 +179,42 @@ def shift_approve(*, actor: User, shift: Shift) -> Shift:
 def counter_sale_pay(*, actor: User, register: Register, order, tenders: list[dict], idempotency_key=None):
     """Pays a counter sale at ``register`` (its shift must be open) and records each tender taken in
     the shift, so the drawer count and the report add up."""
-    from orders.services import PaymentDeclined, order_pay_taking
+    from orders.services import order_pay_taking
 
     shift = shift_current(register=register)
     if shift is None:
         raise BusinessRuleError(_("Open a shift at this register first."), code="no_open_shift")
     try:
         paid, taken = order_pay_taking(order=order, tenders=tenders, actor=actor, idempotency_key=idempotency_key)
-    except PaymentDeclined as declined:
-        _shift_sale_entries(shift, order, declined.captured, actor)  # the cash taken beside a declined card
+    except Exception:
+        # a declined card beside cash, or a failure after the cash was taken: what the order's payments
+        # took is in the drawer all the same
+        _shift_catch_up(shift, order, actor)
         raise
     _shift_sale_entries(shift, order, taken, actor)
     return paid
+
+
+@transaction.atomic
+def _shift_catch_up(shift: Shift, order, actor) -> None:
+    """Records in the shift the order's captured payments it does not hold yet (compared tender by
+    tender and amount by amount, under the shift's lock, so two failing calls record them once)."""
+    from collections import Counter
+
+    from orders.models import Payment
+
+    Shift.objects.select_for_update().filter(pk=shift.pk).first()
+    recorded = Counter(
+        ShiftEntry.objects.filter(order_number=order.number, kind=ShiftEntry.Kind.SALE).values_list("tender", "amount")
+    )
+    missing = []
+    for payment in Payment.objects.filter(order=order, status=Payment.Status.CAPTURED).order_by("pk"):
+        key = (payment.tender, payment.amount)
+        if recorded[key]:
+            recorded[key] -= 1
+        else:
+            missing.append(payment)
+    _shift_sale_entries(shift, order, missing, actor)
 
 
 def _shift_sale_entries(shift: Shift, order, payments, actor) -> None:

@@ -123,6 +123,7 @@ def test_hq_runs_the_policy_and_the_month_through_the_api(shop, policy, clock, c
     assert (draft.status_code, draft.json()["version"], draft.json()["effective_from"]) == (201, 2, None)
     bad = api.post("/api/v1/attribution/policies/", {"based_on": 1, "store_share": "2"}, format="json")
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_rate")
+    assert [p["version"] for p in api.get("/api/v1/attribution/policies/").json()] == [2, 1]  # nothing saved
     clock(45)
     month = f"{DAY0:%Y-%m}"
     what_if = api.post("/api/v1/attribution/simulations/", {"month": month, "policy": 2}, format="json")

@@ -62,6 +62,20 @@ def test_a_month_is_built_adjusted_approved_locked_and_paid(shop, sales, clock, 
     )
     period = forced
 
+    from attribution.models import SettlementAdjustment
+    from omo.core.errors import ApplicationError
+
+    for amount, reason, code in (
+        ("15", " ", "reason_required"),
+        ("0", "x", "invalid_amount"),
+        ("abc", "x", "invalid_amount"),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            settlement.settlement_adjust(
+                actor=hq_admin, period=period, store=shop.store_a, clerk=clerk_a, amount=amount, reason=reason
+            )
+        assert refused.value.code == code
+    assert not SettlementAdjustment.objects.exists() and totals(period)[0][-2:] == (Decimal("0.00"), Decimal("65"))
     settlement.settlement_adjust(
         actor=hq_admin, period=period, store=shop.store_a, clerk=clerk_a, amount="15", reason="Mystery shopper bonus"
     )

@@ -94,6 +94,28 @@ def test_a_declined_card_records_only_what_was_taken(shop, till, clerk_a):
     assert list(ShiftEntry.objects.filter(shift=shift).values_list("tender", "amount")) == [("cash", Decimal("200.00"))]
 
 
+def test_money_taken_before_a_later_failure_is_in_the_shift_once(shop, till, clerk_a, monkeypatch):
+    """Cash and card are both taken, then finishing the sale fails (not a declined card): the money is in
+    the drawer and at the bank all the same, so in the shift, once, also when recorded again."""
+    shift = services.shift_open(actor=clerk_a, register=till, opening_cash=0)
+    order = orders.order_place(
+        channel=shop.pos, fulfilment="counter", store=shop.store_a, clerk=clerk_a, actor=clerk_a, lines=[("JEANS-M", 1)]
+    )
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the hand-over failed")
+
+    monkeypatch.setattr("orders.services._after_paid", boom)
+    with pytest.raises(RuntimeError):
+        services.counter_sale_pay(
+            actor=clerk_a, register=till, order=order, tenders=[{"tender": "cash", "amount": "200"}, {"tender": "card"}]
+        )
+    entries = sorted(ShiftEntry.objects.filter(shift=shift).values_list("tender", "amount"))
+    assert entries == [("card", Decimal("1000.00")), ("cash", Decimal("200.00"))]
+    services._shift_catch_up(shift, order, clerk_a)  # again: nothing new
+    assert ShiftEntry.objects.filter(shift=shift).count() == 2
+
+
 def test_shifts_over_the_api(shop, till, clerk_a, manager_a, clerk_b):
     opened = client_for(clerk_a).post(
         f"/api/v1/pos/registers/{till.pk}/shift/", {"opening_cash": "3000"}, format="json"

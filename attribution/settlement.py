@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from attribution.models import AttributionLine, SettlementAdjustment, SettlementLine, SettlementPeriod
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from omo.core.money import money_round
+from omo.events.services import event_emit
 from omo.org.access import ensure_permission
 
 ZERO = Decimal(0)
@@ -206,6 +207,17 @@ def settlement_approve(*, actor, period: SettlementPeriod, fingerprint: str) -> 
         )
     period.status, period.approved_by, period.approved_at = SettlementPeriod.Status.APPROVED, actor, timezone.now()
     period.save(update_fields=["status", "approved_by", "approved_at"])
+    event_emit(
+        event_type="settlement.approved",
+        aggregate_type="settlement",
+        aggregate_id=period.month.strftime("%Y-%m"),
+        payload={
+            "month": period.month.strftime("%Y-%m"),
+            "rows": len(rows),
+            "payable": sum((row.payable for row in rows), Decimal(0)),
+            "approved_by": actor.get_username(),
+        },
+    )
     return period
 
 

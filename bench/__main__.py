@@ -1,6 +1,6 @@
 """Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
 
-NAME is reservations, availability, members, flash_sale, pos_sale or attribution.
+NAME is reservations, availability, members, flash_sale, pos_sale, attribution or outbox.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -49,7 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "which",
-        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "attribution", "all"],
+        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "attribution", "outbox", "all"],
         nargs="?",
         default="all",
     )
@@ -72,6 +72,8 @@ def main() -> int:
         "--threads", type=int, default=1, help="flash_sale, pos_sale: threads per worker (1: sync workers)."
     )
     args = parser.parse_args()
+    if args.which in ("outbox", "all"):  # the bench process sends tasks through Redis, not eagerly
+        os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     url = prepare_database()
     if args.which in ("reservations", "all"):
         from bench import reservations
@@ -100,6 +102,10 @@ def main() -> int:
         from bench import attribution
 
         attribution.run()
+    if args.which in ("outbox", "all"):
+        from bench import outbox
+
+        outbox.run(url, seconds=args.seconds or outbox.STEADY_SECONDS)
     return 0
 
 

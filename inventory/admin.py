@@ -3,12 +3,16 @@ read-only here; transfers, receipts and counts move through their workflow actio
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from inventory import services
+from inventory import feeds, services
 from inventory.models import (
     ChannelAllocation,
     ChannelLocation,
+    ChannelStockBuffer,
+    ChannelStockFeed,
+    ChannelStockPublished,
     GoodsReceipt,
     GoodsReceiptLine,
     Lot,
@@ -17,6 +21,8 @@ from inventory.models import (
     SkuCost,
     StockCount,
     StockCountLine,
+    StockFeedDirty,
+    StockFeedReconciliation,
     StockLevel,
     StockMovement,
     Transfer,
@@ -173,6 +179,21 @@ class ChannelLocationAdmin(admin.ModelAdmin):
     search_fields = ["channel__code", "location__code"]
     list_select_related = ["channel", "location"]
     list_editable = ["priority", "ships", "offers_pickup"]
+
+    # which locations serve a channel decides what its stock feed says: republish it after a change
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        feeds.stock_feed_republish_later(obj.channel_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        feeds.stock_feed_republish_later(obj.channel_id)
+
+    def delete_queryset(self, request, queryset):
+        channel_ids = set(queryset.values_list("channel_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for channel_id in sorted(channel_ids):
+            feeds.stock_feed_republish_later(channel_id)
 
 
 @admin.register(ChannelAllocation)
@@ -450,3 +471,129 @@ class StockCountLineAdmin(ReadOnlyAdmin):
     list_display = ["count", "variant", "lot", "expected", "counted"]
     search_fields = ["variant__sku"]
     list_select_related = ["count", "variant", "lot"]
+
+
+# --- channel stock feeds -----------------------------------------------------------------------------
+
+
+class ChannelStockBufferInline(admin.TabularInline):
+    model = ChannelStockBuffer
+    extra = 0
+    fields = ["variant", "buffer"]
+    autocomplete_fields = ["variant"]
+
+
+@admin.register(ChannelStockFeed)
+class ChannelStockFeedAdmin(admin.ModelAdmin):
+    """Which channels are sent their sellable quantity per SKU, and how many units each holds back.
+    A change is published to the channel at once (a republish after saving)."""
+
+    list_display = ["channel", "enabled", "buffer", "updated_at"]
+    list_filter = ["enabled"]
+    list_select_related = ["channel"]
+    search_fields = ["channel__code", "channel__name"]
+    inlines = [ChannelStockBufferInline]
+    actions = ["republish"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["channel"] if obj else []
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        feeds.stock_feed_republish_later(form.instance.channel_id)
+
+    @admin.action(description=_("Publish the selected channels' quantities now"))
+    def republish(self, request, queryset):
+        run_action(
+            self,
+            request,
+            queryset.select_related("channel"),
+            lambda feed: feeds.stock_feed_republish(channel=feed.channel),
+            _("Republished %(n)d channel stock feeds."),
+        )
+
+
+@admin.register(ChannelStockBuffer)
+class ChannelStockBufferAdmin(admin.ModelAdmin):
+    """Every SKU's own buffer on every channel (edited on its channel's feed)."""
+
+    list_display = ["feed", "variant", "buffer"]
+    list_filter = ["feed"]
+    search_fields = ["variant__sku", "feed__channel__code"]
+    list_select_related = ["feed__channel", "variant"]
+    autocomplete_fields = ["variant"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        feeds.stock_feed_republish_later(obj.feed.channel_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        feeds.stock_feed_republish_later(obj.feed.channel_id)
+
+    def delete_queryset(self, request, queryset):
+        channel_ids = set(queryset.values_list("feed__channel_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for channel_id in sorted(channel_ids):
+            feeds.stock_feed_republish_later(channel_id)
+
+
+@admin.register(StockFeedDirty)
+class StockFeedDirtyAdmin(ReadOnlyAdmin):
+    """SKUs whose channel quantities are about to be worked out again (normally empty within seconds)."""
+
+    list_display = ["variant", "due_at"]
+    search_fields = ["variant__sku"]
+    list_select_related = ["variant"]
+
+
+@admin.register(ChannelStockPublished)
+class ChannelStockPublishedAdmin(ReadOnlyAdmin):
+    """What each channel was last told it may sell (read-only: the feed writes it)."""
+
+    list_display = ["channel", "variant", "quantity", "published_at"]
+    list_filter = ["channel"]
+    search_fields = ["variant__sku", "channel__code"]
+    list_select_related = ["channel", "variant"]
+    date_hierarchy = "published_at"
+
+
+@admin.register(StockFeedReconciliation)
+class StockFeedReconciliationAdmin(ReadOnlyAdmin):
+    """The nightly checks of the channels' published quantities, and the drift they corrected."""
+
+    list_display = ["started_at", "finished", "channel_list", "skus_checked", "drift_count"]
+    fields = ["started_at", "finished_at", "channel_list", "skus_checked", "drift_count", "drift_table"]
+    readonly_fields = fields
+    date_hierarchy = "started_at"
+
+    @admin.display(description=_("finished"), ordering="finished_at")
+    def finished(self, obj):
+        return obj.finished_at or _("not finished")
+
+    @admin.display(description=_("channels"))
+    def channel_list(self, obj):
+        return ", ".join(obj.channels or [])
+
+    @admin.display(description=_("drifts"))
+    def drift_table(self, obj):
+        if not obj.drifts:
+            return "-"
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("channel"),
+            _("SKU"),
+            _("published"),
+            _("should have been"),
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (d.get("channel"), d.get("sku"), "-" if d.get("published") is None else d["published"], d.get("actual"))
+                for d in obj.drifts
+            ),
+        )
+        more = obj.drift_count - len(obj.drifts)
+        tail = format_html("<p>{}</p>", _("... and %(n)d more.") % {"n": more}) if more > 0 else ""
+        return format_html("<table>{}{}</table>{}", header, rows, tail)

@@ -8,3 +8,10 @@ class InventoryConfig(AppConfig):
 
     name = "inventory"
     verbose_name = _("Inventory")
+
+    def ready(self):
+        from inventory.feeds import on_stock_changed
+        from omo.events.consumers import register
+
+        # the channels' stock feeds hear of every stock change through the outbox
+        register("stock.changed", on_stock_changed)

@@ -487,3 +487,126 @@ class StockCountLine(models.Model):
     @property
     def variance(self) -> int | None:
         return None if self.counted is None else self.counted - self.expected
+
+
+# --- channel stock feeds -----------------------------------------------------------------------------
+
+
+class ChannelStockFeed(models.Model):
+    """Whether a sales channel is sent its sellable quantity per SKU, and how much is held back.
+
+    Sellable = the ATP of the channel's locations (``ChannelLocation``) added up, less the buffer
+    (a SKU's own buffer where it has one), never below 0. A channel without a feed row gets no feed.
+    """
+
+    channel = models.OneToOneField(
+        "org.SalesChannel", verbose_name=_("channel"), on_delete=models.CASCADE, related_name="stock_feed"
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    buffer = models.PositiveIntegerField(
+        _("buffer"),
+        default=0,
+        help_text=_("Units of each SKU held back from this channel (a guard against overselling)."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel stock feed")
+        verbose_name_plural = _("channel stock feeds")
+        ordering = ["channel__code"]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}: -{self.buffer}"
+
+
+class ChannelStockBuffer(models.Model):
+    """A SKU's own buffer on one channel's feed, in place of the feed's buffer."""
+
+    feed = models.ForeignKey(
+        ChannelStockFeed, verbose_name=_("channel stock feed"), on_delete=models.CASCADE, related_name="sku_buffers"
+    )
+    variant = models.ForeignKey(
+        "catalog.Variant", verbose_name=_("variant"), on_delete=models.CASCADE, related_name="+"
+    )
+    buffer = models.PositiveIntegerField(_("buffer"))
+
+    class Meta:
+        verbose_name = _("SKU buffer")
+        verbose_name_plural = _("SKU buffers")
+        constraints = [models.UniqueConstraint(fields=["feed", "variant"], name="channel_stock_buffer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id}: -{self.buffer}"
+
+
+class StockFeedDirty(models.Model):
+    """A SKU whose stock changed and whose channel quantities are to be worked out again at ``due_at``:
+    one row per SKU however many sales come in before then (the outbox consumer inserts it, the flush
+    task claims and deletes it)."""
+
+    variant = models.OneToOneField(
+        "catalog.Variant",
+        verbose_name=_("variant"),
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    due_at = models.DateTimeField(_("due at"))
+
+    class Meta:
+        verbose_name = _("SKU waiting for its channel stock update")
+        verbose_name_plural = _("SKUs waiting for their channel stock update")
+        indexes = [models.Index(fields=["due_at"], name="stock_feed_dirty_due")]
+
+    def __str__(self) -> str:
+        return f"{self.variant_id} @ {self.due_at}"
+
+
+class ChannelStockPublished(models.Model):
+    """The sellable quantity a channel was last told for a SKU (by a ``channel.stock_changed`` event)."""
+
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), on_delete=models.CASCADE, related_name="+"
+    )
+    variant = models.ForeignKey(
+        "catalog.Variant", verbose_name=_("variant"), on_delete=models.CASCADE, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    published_at = models.DateTimeField(_("published at"))
+
+    class Meta:
+        verbose_name = _("published channel stock")
+        verbose_name_plural = _("published channel stock")
+        ordering = ["channel", "variant"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "variant"], name="channel_stock_published_unique"),
+        ]
+        indexes = [models.Index(fields=["channel", "published_at", "id"], name="channel_stock_updated")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}/{self.variant_id}: {self.quantity}"
+
+
+class StockFeedReconciliation(models.Model):
+    """A nightly check of every published channel quantity against the stock, and what it corrected."""
+
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    channels = models.JSONField(_("channels"), default=list)
+    skus_checked = models.PositiveIntegerField(_("SKUs checked"), default=0)
+    drift_count = models.PositiveIntegerField(_("drifts corrected"), default=0)
+    drifts = models.JSONField(
+        _("drifts"),
+        default=list,
+        blank=True,
+        help_text=_("The first corrections: channel, SKU, what was published and what it should have been."),
+    )
+
+    class Meta:
+        verbose_name = _("stock feed reconciliation")
+        verbose_name_plural = _("stock feed reconciliations")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M}: {self.drift_count}"

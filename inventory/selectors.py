@@ -15,8 +15,18 @@ from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from catalog.models import Variant
-from inventory.models import ChannelLocation, LotStock, StockLevel, StockMovement, Transfer
+from catalog.models import Product, Variant
+from inventory.models import (
+    ChannelLocation,
+    ChannelStockBuffer,
+    ChannelStockFeed,
+    ChannelStockPublished,
+    Lot,
+    LotStock,
+    StockLevel,
+    StockMovement,
+    Transfer,
+)
 from omo.org.access import scope_to_user
 from omo.org.models import Location, SalesChannel
 
@@ -161,4 +171,66 @@ def lots_expiring(*, user, within_days: int, today: date | None = None) -> Query
         .select_related("lot__variant", "location")
         .order_by("lot__expiry_date", "location__code"),
         user,
+    )
+
+
+# --- channel stock feeds ------------------------------------------------------------------------------
+
+
+def _in(column: str, ids) -> tuple[str, list]:
+    ids = list(ids)
+    return (f"{column} IN ({', '.join(['%s'] * len(ids))})", ids) if ids else ("1 = 0", [])
+
+
+def channel_sellable(*, channel_ids, variant_ids=None, today: date | None = None) -> dict[tuple[int, int], int]:
+    """The sellable quantity per (channel id, variant id): the ATP of the channel's active locations
+    (its ``ChannelLocation`` rows) added up, less the channel's buffer (a SKU's own buffer where it has
+    one), never below 0. ATP per location = on hand - reserved - safety stock, never below 0, where a
+    lot-tracked product's on hand counts only its unexpired lots (as ``services._atp_of``).
+
+    ``variant_ids``: those SKUs, or every SKU with a stock row at the channel's locations when None.
+    One query whatever the number of channels, SKUs and locations; a SKU with no stock row at any of
+    a channel's locations is missing from the answer (it has 0)."""
+    today = today or timezone.localdate()
+    channel_sql, channel_params = _in("cl.channel_id", channel_ids)
+    if variant_ids is None:
+        variant_sql, variant_params, lot_sql, lot_params = "1 = 1", [], "1 = 1", []
+    else:
+        variant_sql, variant_params = _in("s.variant_id", variant_ids)
+        lot_sql, lot_params = _in("lot.variant_id", variant_ids)
+    on_hand = (
+        "CASE WHEN p.tracks_lots AND COALESCE(u.on_hand, 0) < s.on_hand THEN COALESCE(u.on_hand, 0) ELSE s.on_hand END"
+    )
+    atp = f"({on_hand}) - s.reserved - s.safety_stock"
+    sellable = "a.atp - COALESCE(b.buffer, f.buffer, 0)"
+    sql = f"""
+        SELECT a.channel_id, a.variant_id, CASE WHEN {sellable} > 0 THEN {sellable} ELSE 0 END
+        FROM (
+            SELECT cl.channel_id, s.variant_id, SUM(CASE WHEN {atp} > 0 THEN {atp} ELSE 0 END) AS atp
+            FROM {ChannelLocation._meta.db_table} cl
+            JOIN {Location._meta.db_table} l ON l.id = cl.location_id AND l.is_active
+            JOIN {StockLevel._meta.db_table} s ON s.location_id = cl.location_id
+            JOIN {Variant._meta.db_table} v ON v.id = s.variant_id
+            JOIN {Product._meta.db_table} p ON p.id = v.product_id
+            LEFT JOIN (
+                SELECT lot.variant_id, ls.location_id, SUM(ls.on_hand) AS on_hand
+                FROM {LotStock._meta.db_table} ls JOIN {Lot._meta.db_table} lot ON lot.id = ls.lot_id
+                WHERE lot.expiry_date >= %s AND {lot_sql}
+                GROUP BY lot.variant_id, ls.location_id
+            ) u ON p.tracks_lots AND u.variant_id = s.variant_id AND u.location_id = s.location_id
+            WHERE {channel_sql} AND {variant_sql}
+            GROUP BY cl.channel_id, s.variant_id
+        ) a
+        LEFT JOIN {ChannelStockFeed._meta.db_table} f ON f.channel_id = a.channel_id
+        LEFT JOIN {ChannelStockBuffer._meta.db_table} b ON b.feed_id = f.id AND b.variant_id = a.variant_id
+    """  # noqa: S608 - table names from the models, every value a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [today, *lot_params, *channel_params, *variant_params])
+        return {(channel_id, variant_id): int(quantity) for channel_id, variant_id, quantity in cursor.fetchall()}
+
+
+def channel_stock_list(*, channel: SalesChannel) -> QuerySet[ChannelStockPublished]:
+    """What ``channel`` was last told per SKU, oldest change first (so a puller pages forward)."""
+    return (
+        ChannelStockPublished.objects.filter(channel=channel).select_related("variant").order_by("published_at", "id")
     )

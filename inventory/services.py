@@ -5,11 +5,20 @@ Concurrency: a stock row is changed by one conditional ``UPDATE ... WHERE <enoug
 which locks the row until commit; when several rows change in one transaction they are touched in
 (variant id, location id) order, so two transactions never wait on each other in a cycle. All Python
 work (validation, building rows) happens before the first locking statement.
+
+Every change of a stock row announces itself with a ``stock.changed`` outbox event in the same
+transaction (aggregate ``stock``, id ``"<variant id>@<location id>"``; payload: variant_id,
+location_id, sku, location, on_hand, reserved, safety_stock after the change). On PostgreSQL the
+event row is written by the very statement that changes the stock row (a data-modifying CTE), so it
+costs the hot path no round trip; a service that may change one row several times (lots, a release
+then a take) writes one event per row at its end instead (``_one_event_per_level``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,6 +49,8 @@ from inventory.models import (
 from inventory.signals import transfer_received, transfer_receiving
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError
 from omo.core.locks import advisory_xact_lock
+from omo.events.models import OutboxEvent
+from omo.events.services import event_emit, kick_after_commit, partition_of
 from omo.org.access import ensure_permission, ensure_store_allowed, is_hq
 from omo.org.models import Location, SalesChannel
 
@@ -86,20 +97,157 @@ def _change_level(
 ) -> tuple[int, int] | None:
     """Adds ``on_hand`` and ``reserved`` to one stock row in one statement; None when the row is missing
     or the change would break a rule: on hand never below reserved (so never negative), reserved never
-    negative, and with ``require_atp`` at least that much available to promise before the change."""
+    negative, and with ``require_atp`` at least that much available to promise before the change.
+    A change that happens writes its ``stock.changed`` event in the same transaction (see the module
+    docstring): on PostgreSQL in the same statement."""
     condition = "on_hand + %s >= reserved + %s AND reserved + %s >= 0"
     params: list = [on_hand, reserved, reserved]
     if require_atp is not None:
         condition += " AND on_hand - reserved - safety_stock >= %s"
         params.append(require_atp)
+    now = timezone.now()
+    update = (
+        f"UPDATE {_LEVEL} SET on_hand = on_hand + %s, reserved = reserved + %s, updated_at = %s "  # noqa: S608
+        f"WHERE variant_id = %s AND location_id = %s AND {condition} "
+        "RETURNING variant_id, location_id, on_hand, reserved, safety_stock"
+    )
+    update_params = [on_hand, reserved, now, variant_id, location_id, *params]
+    collecting = _COLLECTING.get()
+    key = (variant_id, location_id)
+    if collecting is None and connection.vendor == "postgresql":
+        aggregate_id, partition = _stock_aggregate(key)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH u AS ({update}), e AS ({_STOCK_EVENT_INSERT}%s, %s FROM u s {_STOCK_EVENT_JOINS}) "  # noqa: S608
+                "SELECT on_hand, reserved FROM u",
+                [*update_params, *_stock_event_params(now), aggregate_id, partition],
+            )
+            row = cursor.fetchone()
+        if row:
+            kick_after_commit(partition)
+        return (row[0], row[1]) if row else None
+    with connection.cursor() as cursor:
+        cursor.execute(update, update_params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if collecting is not None:
+        collecting.add(key)
+    else:
+        _emit_stock_changed({key})
+    return (row[2], row[3])
+
+
+# --- stock.changed events ---------------------------------------------------------------------------
+
+STOCK_CHANGED = "stock.changed"
+STOCK_AGGREGATE = "stock"
+_OUTBOX = OutboxEvent._meta.db_table
+# An INSERT of one event per row ``s`` (variant_id, location_id, on_hand, reserved, safety_stock) with
+# its variant ``v`` and location ``l``; the aggregate id and partition are a row's last two columns.
+_STOCK_EVENT_INSERT = (
+    f"INSERT INTO {_OUTBOX} (event_type, aggregate_type, created_at, next_attempt_at, attempts, "
+    "last_error, channel_id, payload, aggregate_id, partition) "
+    "SELECT %s, %s, %s, %s, 0, '', NULL, jsonb_build_object('variant_id', s.variant_id, "
+    "'location_id', s.location_id, 'sku', v.sku, 'location', l.code, 'on_hand', s.on_hand, "
+    "'reserved', s.reserved, 'safety_stock', s.safety_stock), "
+)
+_STOCK_EVENT_JOINS = (
+    f"JOIN {Variant._meta.db_table} v ON v.id = s.variant_id JOIN {Location._meta.db_table} l ON l.id = s.location_id"
+)
+_COLLECTING: ContextVar[set | None] = ContextVar("inventory_stock_events", default=None)
+
+
+def _stock_aggregate(key: tuple[int, int]) -> tuple[str, int]:
+    aggregate_id = f"{key[0]}@{key[1]}"
+    return aggregate_id, partition_of(STOCK_AGGREGATE, aggregate_id)
+
+
+def _stock_event_params(now) -> list:
+    return [STOCK_CHANGED, STOCK_AGGREGATE, now, now]
+
+
+def _emit_stock_changed(keys) -> None:
+    """One ``stock.changed`` event per (variant_id, location_id) in ``keys``, with the row's figures as
+    they stand in this transaction: one INSERT on PostgreSQL, ``event_emit`` per row elsewhere."""
+    if not keys:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("stock.changed events are written inside the transaction of the change")
+    ordered = sorted(keys)
+    if connection.vendor != "postgresql":
+        rows = (
+            StockLevel.objects.filter(variant_id__in={v for v, _loc in ordered})
+            .filter(location_id__in={loc for _v, loc in ordered})
+            .values_list(
+                "variant_id", "location_id", "variant__sku", "location__code", "on_hand", "reserved", "safety_stock"
+            )
+            .order_by("variant_id", "location_id")
+        )
+        for variant_id, location_id, sku, code, on_hand, reserved, safety in rows:
+            if (variant_id, location_id) in keys:
+                event_emit(
+                    event_type=STOCK_CHANGED,
+                    aggregate_type=STOCK_AGGREGATE,
+                    aggregate_id=f"{variant_id}@{location_id}",
+                    payload={
+                        "variant_id": variant_id,
+                        "location_id": location_id,
+                        "sku": sku,
+                        "location": code,
+                        "on_hand": on_hand,
+                        "reserved": reserved,
+                        "safety_stock": safety,
+                    },
+                )
+        return
+    values, params = [], []
+    partitions = set()
+    for key in ordered:
+        aggregate_id, partition = _stock_aggregate(key)
+        values.append("(%s, %s, %s, %s)")
+        params += [key[0], key[1], aggregate_id, partition]
+        partitions.add(partition)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_LEVEL} SET on_hand = on_hand + %s, reserved = reserved + %s, updated_at = %s "  # noqa: S608
-            f"WHERE variant_id = %s AND location_id = %s AND {condition} RETURNING on_hand, reserved",
-            [on_hand, reserved, timezone.now(), variant_id, location_id, *params],
+            f"{_STOCK_EVENT_INSERT}k.aggregate_id, k.partition "
+            f"FROM (VALUES {', '.join(values)}) AS k(variant_id, location_id, aggregate_id, partition) "
+            f"JOIN {_LEVEL} s ON s.variant_id = k.variant_id AND s.location_id = k.location_id "
+            f"{_STOCK_EVENT_JOINS} ORDER BY s.variant_id, s.location_id",
+            [*_stock_event_params(timezone.now()), *params],
         )
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    for partition in sorted(partitions):
+        kick_after_commit(partition)
+
+
+def _one_event_per_level(service):
+    """For a service that may change one stock row several times (lots, a release then a take): its
+    ``stock.changed`` events are written at its end, one per row with the row's final figures, in one
+    statement. Goes under ``@transaction.atomic``; a nested one joins the outer."""
+
+    @functools.wraps(service)
+    def wrapper(*args, **kwargs):
+        if _COLLECTING.get() is not None:
+            return service(*args, **kwargs)
+        touched: set[tuple[int, int]] = set()
+        token = _COLLECTING.set(touched)
+        try:
+            result = service(*args, **kwargs)
+        finally:
+            _COLLECTING.reset(token)
+        _emit_stock_changed(touched)
+        return result
+
+    return wrapper
+
+
+def _stock_changed(keys) -> None:
+    """Announces rows changed other than by ``_change_level`` (their safety stock)."""
+    collecting = _COLLECTING.get()
+    if collecting is not None:
+        collecting.update(keys)
+    else:
+        _emit_stock_changed(keys)
 
 
 def _atp_of(variant_id: int, location_id: int, *, not_counting: int = 0) -> int:
@@ -397,6 +545,7 @@ def stock_level_configure(
         ensure_store_allowed(actor, location.pk)
     _ensure_levels([(variant.pk, location.pk)])
     level = StockLevel.objects.select_for_update().get(variant=variant, location=location)
+    safety_before = level.safety_stock
     if safety_stock is not None:
         if safety_stock < 0:
             raise BusinessRuleError(_("Safety stock cannot be negative."), code="invalid_quantity")
@@ -410,6 +559,8 @@ def stock_level_configure(
     ):
         raise BusinessRuleError(_("Use 0 <= minimum <= maximum."), code="invalid_min_max")
     level.save()
+    if level.safety_stock != safety_before:  # ATP moved: the channels' stock feeds must hear of it
+        _stock_changed({(variant.pk, location.pk)})
     return level
 
 
@@ -717,6 +868,7 @@ def goods_receipt_create(
 
 
 @transaction.atomic
+@_one_event_per_level
 def goods_receipt_post(*, receipt: GoodsReceipt, actor) -> GoodsReceipt:
     """Puts the goods on hand and updates each SKU's moving-average cost. Posting twice is refused."""
     if actor is not None:
@@ -879,6 +1031,7 @@ def transfer_approve(*, transfer: Transfer, actor) -> Transfer:
 
 
 @transaction.atomic
+@_one_event_per_level
 def transfer_ship(*, transfer: Transfer, actor, quantities: dict[int, int] | None = None) -> Transfer:
     """The goods leave the origin and are in transit. ``quantities`` ({variant_id: n}) ships less than
     requested; by default all. Lots go first to expire first."""
@@ -929,6 +1082,7 @@ def transfer_ship(*, transfer: Transfer, actor, quantities: dict[int, int] | Non
 
 
 @transaction.atomic
+@_one_event_per_level
 def transfer_receive(*, transfer: Transfer, actor, received: dict[int, tuple[int, str]] | None = None) -> Transfer:
     """The goods arrive. ``received`` ({variant_id: (counted, note)}) records what was counted; any
     difference from what was shipped needs a discrepancy note. By default all that was shipped."""
@@ -1157,6 +1311,7 @@ def stock_count_record(*, count: StockCount, actor, counted: dict[int, int]) -> 
 
 
 @transaction.atomic
+@_one_event_per_level
 def stock_count_post(*, count: StockCount, actor) -> list[StockMovement]:
     """Posts every counted line's variance (counted - expected) as a count movement."""
     count = StockCount.objects.select_for_update(of=("self",)).select_related("location").get(pk=count.pk)
@@ -1253,6 +1408,7 @@ def lots_write_off_expired(*, today: date | None = None) -> list[StockMovement]:
 
 
 @transaction.atomic
+@_one_event_per_level
 def _write_off_expired_at(variant_id: int, location_id: int, *, today: date) -> list[StockMovement]:
     level = StockLevel.objects.select_for_update().get(variant_id=variant_id, location_id=location_id)
     stocks = list(

@@ -22,6 +22,7 @@ from omo.core.config_cache import cached
 from omo.core.errors import BusinessRuleError, ConflictError, NotFoundError, conflict_on_integrity_error
 from omo.core.locks import advisory_xact_lock
 from omo.core.money import money_round
+from omo.events.services import event_emit, events_emit_many
 from omo.org.access import ensure_permission
 from omo.org.models import Location, SalesChannel
 
@@ -130,7 +131,22 @@ def coupons_issue(*, campaign: CouponCampaign, members: list[Member], channel=No
     WalletCoupon.objects.bulk_create(
         [WalletCoupon(member=c.member, coupon=c, collected_channel=channel, collected_store=store) for c in coupons]
     )
+    events_emit_many([_issued_event(c, c.member, how="issued") for c in coupons])
     return coupons
+
+
+def _issued_event(coupon: Coupon, member: Member, *, how: str) -> dict:
+    return {
+        "event_type": "coupon.issued",
+        "aggregate_type": "member",
+        "aggregate_id": member.member_no,
+        "payload": {
+            "member_no": member.member_no,
+            "code": coupon.code,
+            "campaign": coupon.campaign_id,
+            "how": how,
+        },
+    }
 
 
 ISSUE_BATCH = 1000
@@ -218,9 +234,11 @@ def coupon_collect(
         )
     if coupon.member_id and coupon.member_id != member.pk:
         raise BusinessRuleError(REASONS["not_yours"](coupon.campaign), code="not_yours")
-    wallet, _created = WalletCoupon.objects.get_or_create(
+    wallet, created = WalletCoupon.objects.get_or_create(
         member=member, coupon=coupon, defaults={"collected_channel": channel, "collected_store": store}
     )
+    if created:
+        event_emit(**_issued_event(coupon, member, how="collected"))
     return wallet
 
 
@@ -374,9 +392,24 @@ def coupon_redeem_in_transaction(
                     "reasons": [{"code": "member_limit", "message": str(REASONS["member_limit"](coupon.campaign))}]
                 },
             )
-    return CouponRedemption.objects.create(
+    redemption = CouponRedemption.objects.create(
         coupon=coupon, member=member, reference=reference, discount=result.discount, channel=channel, store=store
     )
+    event_emit(
+        event_type="coupon.redeemed",
+        aggregate_type="member" if member is not None else "coupon",
+        aggregate_id=member.member_no if member is not None else coupon.code,
+        channel=channel,
+        payload={
+            "member_no": member.member_no if member is not None else None,
+            "code": coupon.code,
+            "campaign": coupon.campaign_id,
+            "reference": reference,
+            "discount": result.discount,
+            "store": store.code if store is not None else None,
+        },
+    )
+    return redemption
 
 
 @transaction.atomic

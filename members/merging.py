@@ -33,6 +33,7 @@ from members.models import (
     WishlistItem,
 )
 from omo.core.errors import BusinessRuleError, ConflictError
+from omo.events.services import event_emit
 from omo.org.access import ensure_permission
 
 # Details a member has one of; both members holding different values is a conflict.
@@ -235,6 +236,12 @@ def member_merge(*, survivor: Member, merged: Member, actor, choices: dict[str, 
         merged_by=actor,
     )
     _settle_candidates(survivor, merged, actor)
+    event_emit(
+        event_type="member.merged",
+        aggregate_type="member",
+        aggregate_id=survivor.member_no,
+        payload={"member_no": survivor.member_no, "merged_member_no": merged.member_no, "points_moved": points},
+    )
     return record
 
 

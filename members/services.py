@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from members.models import Consent, Identity, Member, PointsEntry, PointsLot
 from members.signals import member_registered
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, conflict_on_integrity_error
+from omo.events.services import event_emit
 from omo.org.access import ensure_permission
 from omo.org.models import REFERRAL_CODE_ALPHABET
 
@@ -201,6 +202,12 @@ def _member_register(
         consent_record(member=member, purpose=purpose, granted=granted, source=source)
     if created:
         member_registered.send(sender=Member, member=member)
+        event_emit(
+            event_type="member.created",
+            aggregate_type="member",
+            aggregate_id=member.member_no,
+            payload={"member_no": member.member_no, "source": source},
+        )
     return Registration(member=member, created=created)
 
 
@@ -284,6 +291,12 @@ def _entry(member: Member, kind: str, points: int, *, reference="", reason="", a
 
 def _save_balance(member: Member) -> None:
     Member.objects.filter(pk=member.pk).update(points_balance=member.points_balance, updated_at=timezone.now())
+    event_emit(
+        event_type="points.changed",
+        aggregate_type="member",
+        aggregate_id=member.member_no,
+        payload={"member_no": member.member_no, "balance": member.points_balance},
+    )
 
 
 def points_earn(

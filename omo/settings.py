@@ -194,9 +194,38 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# max_retries 0: sending a task while Redis is down fails at once (the web request that committed a sale
+# must not wait ~6 s for kombu's reconnect loop); the outbox and the beat catch-up jobs cover what was
+# not sent. The worker's own consuming connection keeps retrying (broker_connection_max_retries).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "max_retries": 0}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+# Cross-channel sync (omo/events): the outbox relay and webhooks. An aggregate's events stay in order
+# within its partition; one relay and one sender per (subscription, partition) run at a time.
+OUTBOX_PARTITIONS = env.env_int(E, "OUTBOX_PARTITIONS", 4, minimum=1)
+OUTBOX_BATCH = env.env_int(E, "OUTBOX_BATCH", 500, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env.env_int(E, "OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+# seconds between two wake-ups of the relay from one process (0: every commit wakes it)
+OUTBOX_KICK_GAP = float(env.env_str(E, "OUTBOX_KICK_GAP", "0.05" if REDIS_URL else "0"))
+WEBHOOK_TIMEOUT_SECONDS = env.env_int(E, "WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+WEBHOOK_BACKOFF_SECONDS = env.env_int(E, "WEBHOOK_BACKOFF_SECONDS", 10, minimum=0)  # doubles per attempt
+WEBHOOK_BACKOFF_MAX_SECONDS = env.env_int(E, "WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=0)
+WEBHOOK_MAX_ATTEMPTS = env.env_int(E, "WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)  # then dead-lettered
+WEBHOOK_DISABLE_AFTER = env.env_int(E, "WEBHOOK_DISABLE_AFTER", 50, minimum=1)  # failures in a row
+# Channel stock feeds (inventory/feeds.py): a SKU's stock changes within this many seconds reach each
+# channel as one update
+STOCK_FEED_COALESCE_SECONDS = env.env_int(E, "STOCK_FEED_COALESCE_SECONDS", 2, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
+    # the outbox relay's fallback (workers are woken after each commit) and webhook retries
+    "relay-outbox": {"task": "omo.events.tasks.outbox_relay_all", "schedule": 1.0},
+    "retry-webhooks": {"task": "omo.events.tasks.webhooks_send_due", "schedule": 5.0},
+    "purge-webhook-deliveries": {
+        "task": "omo.events.tasks.webhook_deliveries_purge",
+        "schedule": crontab(hour=3, minute=40),
+    },
+    # channel stock feeds: publish the coalesced changes; correct any drift at night
+    "flush-stock-feeds": {"task": "inventory.tasks.stock_feeds_flush", "schedule": 1.0},
+    "reconcile-stock-feeds": {"task": "inventory.tasks.stock_feeds_reconcile", "schedule": crontab(hour=3, minute=50)},
     # Lets /healthz say when beat last ran; later issues add reservation expiry, points expiry, settlement.
     "beat-heartbeat": {"task": "omo.core.tasks.beat_heartbeat", "schedule": 60.0},
     "release-expired-reservations": {"task": "inventory.tasks.reservations_expire", "schedule": 60.0},

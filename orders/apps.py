@@ -34,7 +34,9 @@ class OrdersConfig(AppConfig):
         transfer_received.connect(on_transfer_received, dispatch_uid="orders.on_transfer_received")
 
         from members.privacy import ERASURE_HOOKS
+        from orders.inbound import inbound_erase_personal_data
         from orders.services import orders_erase_personal_data
 
-        if orders_erase_personal_data not in ERASURE_HOOKS:
-            ERASURE_HOOKS.append(orders_erase_personal_data)
+        for hook in (orders_erase_personal_data, inbound_erase_personal_data):
+            if hook not in ERASURE_HOOKS:
+                ERASURE_HOOKS.append(hook)

@@ -126,6 +126,13 @@ class Order(models.Model):
     total = models.DecimalField(_("total (tax included)"), **MONEY)
     tax_total = models.DecimalField(_("of which tax"), **MONEY)
     tax_rate = models.DecimalField(_("tax rate"), max_digits=5, decimal_places=4)
+    shipping_fee = models.DecimalField(
+        _("shipping fee"),
+        default=0,
+        db_default=0,
+        help_text=_("Part of the total; set by a marketplace on its orders."),
+        **MONEY,
+    )
     points_redeemed = models.PositiveIntegerField(_("points redeemed"), default=0)
     points_earned = models.PositiveIntegerField(_("points earned"), default=0)
     coupon_code = models.CharField(_("coupon"), max_length=32, blank=True)
@@ -165,6 +172,7 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(total__gte=0, subtotal__gte=0, discount_total__gte=0), name="order_money_ok"
             ),
+            models.CheckConstraint(condition=Q(shipping_fee__gte=0), name="order_shipping_fee_ok"),
             models.CheckConstraint(
                 condition=Q(refunded_total__gte=0, refunded_total__lte=F("paid_total")), name="order_refund_within_paid"
             ),
@@ -257,6 +265,7 @@ class Tender(models.TextChoices):
     JKO_PAY = "jko_pay", _("JKO Pay")
     STORE_CREDIT = "store_credit", _("Store credit")
     EXCHANGE = "exchange", _("Exchange credit")
+    MARKETPLACE = "marketplace", _("Marketplace")
 
 
 class Payment(models.Model):
@@ -542,3 +551,126 @@ class StoreCreditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount:+}"
+
+
+# --- orders coming in from marketplaces ---------------------------------------------------------------
+
+
+class MarketplaceSettings(models.Model):
+    """How a marketplace channel sends its orders in: the shared secret its order webhooks are signed
+    with (``omo/events/signing.py``), and the secret it replaces, still accepted for a while after a
+    rotation so the marketplace can switch without losing orders."""
+
+    channel = models.OneToOneField(
+        "org.SalesChannel",
+        verbose_name=_("channel"),
+        on_delete=models.PROTECT,
+        related_name="marketplace_settings",
+        limit_choices_to={"kind": "marketplace"},
+    )
+    secret = models.CharField(_("signing secret"), max_length=100)
+    previous_secret = models.CharField(_("previous signing secret"), max_length=100, blank=True)
+    previous_secret_until = models.DateTimeField(_("previous secret accepted until"), null=True, blank=True)
+    rotated_at = models.DateTimeField(_("secret rotated at"), null=True, blank=True)
+    rotated_by = models.ForeignKey(
+        USER, verbose_name=_("secret rotated by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        USER, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("marketplace inbound settings")
+        verbose_name_plural = _("marketplace inbound settings")
+        ordering = ["channel"]
+
+    def __str__(self) -> str:
+        return str(self.channel)
+
+
+class MarketplaceSku(models.Model):
+    """A marketplace's own SKU for one of ours, where the marketplace does not use our SKU."""
+
+    channel = models.ForeignKey(
+        "org.SalesChannel",
+        verbose_name=_("channel"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": "marketplace"},
+    )
+    marketplace_sku = models.CharField(_("marketplace SKU"), max_length=64)
+    variant = models.ForeignKey(
+        "catalog.Variant", verbose_name=_("our variant (SKU)"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("marketplace SKU mapping")
+        verbose_name_plural = _("marketplace SKU mappings")
+        ordering = ["channel", "marketplace_sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "marketplace_sku"], name="marketplace_sku_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.marketplace_sku} -> {self.variant_id}"
+
+
+class InboundOrder(models.Model):
+    """An order a marketplace sent in, once per marketplace order id: the body as received, and either
+    the order it became, or why it waits for HQ (unknown SKUs, no stock...) or why HQ turned it down."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", _("Order placed")
+        REVIEW = "review", _("Waiting for review")
+        REJECTED = "rejected", _("Rejected")
+
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+"
+    )
+    marketplace_order_id = models.CharField(_("marketplace order id"), max_length=64)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, db_index=True)
+    payload = models.JSONField(_("order as received"))
+    fingerprint = models.CharField(
+        _("fingerprint"),
+        max_length=64,
+        help_text=_("SHA-256 of the order as received, to tell a replay from a change."),
+    )
+    marketplace_placed_at = models.DateTimeField(_("placed on the marketplace at"))
+    problems = models.JSONField(_("problems"), default=list, blank=True)
+    order = models.OneToOneField(
+        Order, verbose_name=_("order"), null=True, blank=True, on_delete=models.PROTECT, related_name="inbound"
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    last_attempt_at = models.DateTimeField(_("last attempt at"))
+    last_attempt_by = models.ForeignKey(
+        USER, verbose_name=_("last retried by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rejected_at = models.DateTimeField(_("rejected at"), null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        USER, verbose_name=_("rejected by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reject_reason = models.CharField(_("reason for rejecting"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound marketplace order")
+        verbose_name_plural = _("inbound marketplace orders")
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "marketplace_order_id"], name="inbound_order_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["placed", "review", "rejected"]), name="inbound_order_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="placed") | Q(order__isnull=False), name="inbound_placed_has_order"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | (Q(rejected_at__isnull=False) & ~Q(reject_reason="")),
+                name="inbound_rejected_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.marketplace_order_id}"

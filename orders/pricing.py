@@ -81,6 +81,8 @@ class Quote:
     points_value: Decimal = Decimal(0)
     points_to_earn: int = 0
     summary: list[dict] = field(default_factory=list)  # each discount with its total
+    shipping_fee: Decimal = Decimal(0)  # only set prices carry one (a marketplace's order)
+    shipping_tax: Decimal = Decimal(0)
 
     @property
     def subtotal(self) -> Decimal:
@@ -91,12 +93,16 @@ class Quote:
         return sum((line.discount for line in self.lines), Decimal(0))
 
     @property
-    def total(self) -> Decimal:
+    def lines_total(self) -> Decimal:
         return sum((line.net for line in self.lines), Decimal(0))
 
     @property
+    def total(self) -> Decimal:
+        return self.lines_total + self.shipping_fee
+
+    @property
     def tax_total(self) -> Decimal:
-        return sum((line.tax for line in self.lines), Decimal(0))
+        return sum((line.tax for line in self.lines), self.shipping_tax)
 
 
 def allocate(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -131,7 +137,8 @@ def _catalog(channel: SalesChannel, skus: list[str]) -> tuple[dict[str, Variant]
     return variants, prices
 
 
-def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[QuoteLine]:
+def _merged(wanted: list[tuple[str, int]]) -> dict[str, int]:
+    """The cart's quantities by SKU (a SKU on two lines is one line), checked."""
     if not wanted:
         raise ApplicationError(_("Add at least one line."), code="no_lines")
     if len(wanted) > MAX_LINES:
@@ -145,6 +152,11 @@ def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[Quo
                 details={"sku": sku},
             )
         merged[sku] = merged.get(sku, 0) + quantity
+    return merged
+
+
+def _lines(channel: SalesChannel, wanted: list[tuple[str, int]], at) -> list[QuoteLine]:
+    merged = _merged(wanted)
     # the SKUs and their channel prices, reused a few seconds (a flash sale asks for the same SKU all
     # the time); a sale price still starts and ends on the second, from the price row's window
     variants, prices = cached(("skus", channel.pk, tuple(sorted(merged))), lambda: _catalog(channel, list(merged)))
@@ -276,6 +288,83 @@ def quote(
     return result
 
 
+@dataclass(frozen=True)
+class SetPrices:
+    """Prices a trusted service caller sets instead of this pricing: a marketplace's order, whose buyer
+    paid the marketplace's price there. ``unit_prices`` by our SKU (tax included, after whatever the
+    marketplace took off) and the ``shipping_fee`` the buyer paid. Never built from a frontend's input."""
+
+    unit_prices: dict[str, Decimal]
+    shipping_fee: Decimal = Decimal(0)
+
+
+def set_amount(value, *, sku: str | None = None) -> Decimal:
+    """A set price: a number, zero or more, in the currency's unit (no rounding: a price that does not
+    fit would change what the buyer paid)."""
+    try:
+        amount = Decimal(str(value))
+    except Exception:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0 or money_round(amount) != amount:
+        raise ApplicationError(
+            _("Amounts are numbers, zero or more, in the currency's unit."),
+            code="invalid_amount",
+            details={"sku": sku} if sku else {},
+        )
+    return money_round(amount)
+
+
+def quote_at_prices(
+    *,
+    channel: SalesChannel,
+    lines: list[tuple[str, int]],
+    prices: SetPrices,
+    member: Member | None = None,
+    store: Location | None = None,
+) -> Quote:
+    """Prices a cart at ``prices`` (see ``SetPrices``): no promotion, coupon or points on top, so the
+    order's total is exactly the lines at those prices plus the shipping fee. The SKUs must be on sale
+    (active, their product active: 422 ``not_for_sale``) but need no price on the channel; the
+    channel's price, when it has one, is kept as the line's list price for comparison. Tax is worked
+    out once on the whole total, shipping included."""
+    merged = _merged(lines)
+    variants = resolve_skus(list(merged))  # 400 unknown_sku naming them
+    unsold = sorted(sku for sku, v in variants.items() if not v.is_active or v.product.status != Product.Status.ACTIVE)
+    if unsold:
+        raise BusinessRuleError(
+            _("Not sold on %(channel)s: %(skus)s.") % {"channel": channel.code, "skus": ", ".join(unsold)},
+            code="not_for_sale",
+            details={"skus": unsold},
+        )
+    missing = sorted(set(merged) - set(prices.unit_prices))
+    if missing:
+        raise ApplicationError(
+            _("No price set for %(skus)s.") % {"skus": ", ".join(missing)},
+            code="price_missing",
+            details={"skus": missing},
+        )
+    listed = {
+        p.variant_id: p.price for p in VariantPrice.objects.filter(variant__in=list(variants.values()), channel=channel)
+    }
+    priced = []
+    for sku, quantity in merged.items():
+        variant, unit_price = variants[sku], set_amount(prices.unit_prices[sku], sku=sku)
+        priced.append(
+            QuoteLine(variant, quantity, list_price=listed.get(variant.pk, unit_price), unit_price=unit_price)
+        )
+    result = Quote(
+        channel=channel,
+        store=store,
+        member=member,
+        lines=priced,
+        currency=settings.OMO_CURRENCY,
+        tax_rate=settings.ORDER_TAX_RATE,
+        shipping_fee=set_amount(prices.shipping_fee),
+    )
+    _apply_tax(result)
+    return result
+
+
 def _cart_lines(lines: list[QuoteLine]) -> list[coupon_services.CartLine]:
     return [coupon_services.CartLine(line.variant, line.quantity, line.net / line.quantity) for line in lines]
 
@@ -370,8 +459,13 @@ def _apply_tax(result: Quote) -> None:
         return
     total = result.total
     tax = money_round(total - total / (1 + rate))
-    for line, part in zip(result.lines, allocate(tax, [line.net for line in result.lines]), strict=True):
+    weights = [line.net for line in result.lines]
+    if result.shipping_fee > 0:  # the shipping fee carries its share of the tax, as a line would
+        weights.append(result.shipping_fee)
+    parts = allocate(tax, weights)
+    for line, part in zip(result.lines, parts, strict=False):
         line.tax = part
+    result.shipping_tax = parts[len(result.lines)] if result.shipping_fee > 0 else Decimal(0)
 
 
 def _summary(lines: list[QuoteLine]) -> list[dict]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 
 from inventory.models import ChannelLocation
-from omo.core.errors import ApplicationError, BusinessRuleError
+from omo.core.errors import ApplicationError, BusinessRuleError, NotFoundError
 from omo.org.models import Location, SalesChannel
-from orders.models import Fulfilment, FulfilmentLine, Order, OrderLine
+from orders.models import Fulfilment, FulfilmentLine, InboundOrder, Order, OrderLine
 
 
 def order_detail_queryset(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -23,6 +24,21 @@ def order_detail_queryset(orders: QuerySet[Order]) -> QuerySet[Order]:
             ),
         ),
     )
+
+
+def inbound_order_of(channel: SalesChannel, marketplace_order_id: str) -> InboundOrder:
+    """A marketplace's order as this back office took it in, with the order it became (404
+    ``inbound_order_not_found``; another channel's orders are never found)."""
+    record = (
+        InboundOrder.objects.filter(channel=channel, marketplace_order_id=marketplace_order_id)
+        .select_related("channel")
+        .first()
+    )
+    if record is None:
+        raise NotFoundError(
+            _("No order %(id)s from this marketplace.") % {"id": marketplace_order_id}, code="inbound_order_not_found"
+        )
+    return record
 
 
 def return_location(channel: SalesChannel) -> Location:

@@ -32,7 +32,7 @@ from members import services as member_services
 from members.models import Member
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from omo.core.money import money_round
-from omo.events.services import event_emit
+from omo.events.services import event_emit, kick_after_commit, partition_sql
 from omo.org.access import ensure_permission, ensure_store_allowed
 from omo.org.models import Location, SalesChannel
 from orders import pricing
@@ -79,6 +79,9 @@ EVENTS = {
     S.RETURNED: "order.returned",
 }
 GATEWAY_TENDERS = {Tender.CARD, Tender.LINE_PAY, Tender.JKO_PAY}
+# money a third party collected from the buyer (a marketplace): recorded with the order it came with
+# (``order_record_collected``), never taken through ``order_pay``
+COLLECTED_TENDERS = {Tender.MARKETPLACE}
 
 
 def _who(actor):
@@ -133,6 +136,7 @@ def order_set_status(order: Order, to: str, *, actor=None, channel=None, note: s
             aggregate_type="order",
             aggregate_id=order.number,
             payload=_payload(order, **(event or {})),
+            channel=order.channel_id,
         )
 
 
@@ -238,12 +242,15 @@ def order_place(
     source: Location | None = None,
     invoice: dict | None = None,
     override_by=None,
+    prices: pricing.SetPrices | None = None,
 ) -> Order:
     """Places an order: prices it (strict: the coupon must apply, the points must be held), plans where
     the goods come from, and writes it all in one short transaction. ``store`` is the POS store for a
     counter sale, the pickup store, or the store that sold an endless-aisle order; ``source`` forces
     the location the goods come from (a clerk ordering from the warehouse for a customer). A retried
-    call with the same ``idempotency_key`` returns the first order."""
+    call with the same ``idempotency_key`` returns the first order. ``prices``: for trusted service
+    callers only (a marketplace's order), the unit prices and shipping fee the buyer paid elsewhere,
+    instead of this pricing (no promotion, coupon or points)."""
     try:
         return _order_place(
             channel=channel,
@@ -261,6 +268,7 @@ def order_place(
             source=source,
             invoice=invoice,
             override_by=override_by,
+            prices=prices,
         )
     except (ApplicationError, IntegrityError):
         # a retry of an order placed before: its key is taken (the insert fails) or the stock it took is
@@ -293,6 +301,7 @@ def _order_place(
     source,
     invoice,
     override_by=None,
+    prices=None,
 ) -> Order:
     invoice = invoice_details(invoice)
     if fulfilment not in Order.Fulfilment.values:
@@ -312,15 +321,22 @@ def _order_place(
             raise ApplicationError(_("Choose the store to pick up at."), code="pickup_store_required")
     else:
         address = _address(shipping_address)
-    quote = pricing.quote(
-        channel=channel,
-        lines=lines,
-        member=member,
-        store=store,
-        coupon_code=coupon_code,
-        points=points,
-        strict=True,
-    )
+    if prices is not None:
+        if coupon_code or points:
+            raise ApplicationError(
+                _("An order at set prices takes no coupon or points."), code="set_prices_take_no_discounts"
+            )
+        quote = pricing.quote_at_prices(channel=channel, lines=lines, prices=prices, member=member, store=store)
+    else:
+        quote = pricing.quote(
+            channel=channel,
+            lines=lines,
+            member=member,
+            store=store,
+            coupon_code=coupon_code,
+            points=points,
+            strict=True,
+        )
     wanted = [(line.variant, line.quantity) for line in quote.lines]
     if fulfilment == Order.Fulfilment.COUNTER:
         plan = [(StockLine(v, store, q), None) for v, q in wanted]
@@ -355,6 +371,7 @@ def _order_place(
         total=quote.total,
         tax_total=quote.tax_total,
         tax_rate=quote.tax_rate,
+        shipping_fee=quote.shipping_fee,
         points_redeemed=quote.points_redeemed,
         coupon_code=quote.coupon_code if quote.coupon and quote.coupon["applies"] else "",
         pickup_code=_pickup_code() if fulfilment == Order.Fulfilment.PICKUP else "",
@@ -427,10 +444,11 @@ def _order_place(
 
 _ORDER_COLUMNS = (
     "number", "channel_id", "store_id", "member_id", "clerk_id", "referral_code", "fulfilment", "status",
-    "currency", "subtotal", "discount_total", "total", "tax_total", "tax_rate", "points_redeemed",
+    "currency", "subtotal", "discount_total", "total", "tax_total", "tax_rate", "shipping_fee", "points_redeemed",
     "points_earned", "coupon_code", "paid_total", "refunded_total", "pickup_code", "shipping_address",
     "invoice", "idempotency_key", "created_by_id", "placed_at", "pay_by",
 )  # fmt: skip
+EVENT_KEY_SQL = "'order:' || o.number"  # the event's aggregate, for its partition
 _LINE_COLUMNS = (
     "variant_id", "sku", "name", "quantity", "list_price", "unit_price", "discount", "net", "tax", "points_redeemed",
 )  # fmt: skip
@@ -458,7 +476,7 @@ def _write_order(order: Order, rows: list[OrderLine], discounts: list[LineDiscou
                 for v, loc, q, t in allocations
             ]
         )
-        event_emit(payload=_payload(order), **event)
+        event_emit(payload=_payload(order), channel=order.channel_id, **event)
         return
     import json
 
@@ -511,22 +529,26 @@ def _write_order(order: Order, rows: list[OrderLine], discounts: list[LineDiscou
             params += [d.line.variant_id, d.source, d.promotion_id, d.label, d.amount]
     sql.append(
         f"e AS (INSERT INTO {OutboxEvent._meta.db_table} (event_type, aggregate_type, aggregate_id, payload, "  # noqa: S608
-        "created_at, attempts, last_error) "
-        "SELECT %s, %s, o.number, jsonb_set(%s::jsonb, '{number}', to_jsonb(o.number)), %s, 0, '' FROM o) "
-        "SELECT (SELECT id FROM o), (SELECT number FROM o), l.id, l.variant_id FROM l"
+        "created_at, attempts, last_error, channel_id, partition, next_attempt_at) "
+        "SELECT %s, %s, o.number, jsonb_set(%s::jsonb, '{number}', to_jsonb(o.number)), %s, 0, '', %s, "
+        f"{partition_sql(EVENT_KEY_SQL)}, %s FROM o RETURNING partition) "
+        "SELECT (SELECT id FROM o), (SELECT number FROM o), l.id, l.variant_id, (SELECT partition FROM e) FROM l"
     )
     params += [
         event["event_type"],
         event["aggregate_type"],
         json.dumps(_payload(order), cls=DjangoJSONEncoder),
         order.placed_at,
+        order.channel_id,
+        order.placed_at,
     ]
     with connection.cursor() as cursor:
         cursor.execute("".join(sql), params)
         written = cursor.fetchall()
     order.pk, order.number = written[0][0], written[0][1]
+    kick_after_commit(written[0][4])
     order._state.adding = False
-    line_ids = {variant_id: line_id for _order_id, _number, line_id, variant_id in written}
+    line_ids = {variant_id: line_id for _order_id, _number, line_id, variant_id, _partition in written}
     for row in rows:
         row.pk, row.order_id = line_ids[row.variant_id], order.pk
         row._state.adding = False
@@ -652,7 +674,7 @@ def order_pay_taking(
         payments, now = [], timezone.now()
         for i, item in enumerate(tenders):
             tender = item.get("tender")
-            if tender not in Tender.values:
+            if tender not in Tender.values or tender in COLLECTED_TENDERS:
                 raise ApplicationError(_("Unknown tender %(t)s.") % {"t": tender}, code="invalid_tender")
             amount = item.get("amount")
             amount = due if amount in (None, "") else _money(amount)
@@ -715,6 +737,42 @@ def order_pay_taking(
     if declined:
         raise PaymentDeclined(declined)
     return order, captured_now
+
+
+def order_record_collected(
+    *, order: Order, tender: str, amount: Decimal, reference: str = "", channel: SalesChannel | None = None
+) -> Order:
+    """Records money a third party already collected from the buyer (a marketplace), captured at once:
+    exactly what is due, nothing more or less (422 ``invalid_amount``). Then the order moves on as any
+    paid order does (points, the purchase record, ``order.paid``). For the service that receives the
+    third party's order, in its transaction; never for a frontend."""
+    if tender not in COLLECTED_TENDERS:
+        raise ApplicationError(_("Unknown tender %(t)s.") % {"t": tender}, code="invalid_tender")
+    with transaction.atomic():
+        order = _locked_order(order.pk)
+        if order.status != S.PENDING_PAYMENT:
+            raise ConflictError(
+                _("Order %(number)s is %(status)s and cannot be paid.")
+                % {"number": order.number, "status": OrderStatus(order.status).label},
+                code="order_not_payable",
+                details={"status": order.status},
+            )
+        due = order.total - _taken_or_pending(order)
+        if amount <= 0 or amount != due:
+            raise BusinessRuleError(
+                _("Pay exactly the %(due)s due.") % {"due": due}, code="invalid_amount", details={"due": str(due)}
+            )
+        Payment.objects.create(
+            order=order,
+            tender=tender,
+            amount=amount,
+            status=Payment.Status.CAPTURED,
+            captured_at=timezone.now(),
+            provider_reference=(reference or "")[:100],
+        )
+        order.paid_total = _paid_total_refresh(order)
+        _after_paid(order, channel=channel)
+    return order
 
 
 def _paid_total_refresh(order: Order) -> Decimal:
@@ -999,6 +1057,7 @@ def order_pickup(
             aggregate_type="order",
             aggregate_id=order.number,
             payload=_payload(order, pickup=fulfilment.pk),
+            channel=order.channel_id,
         )
     return fulfilment
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("transfers/<int:pk>/receive/", views.TransferActionApi.as_view(action="receive"), name="transfer-receive"),
     path("transfers/<int:pk>/cancel/", views.TransferActionApi.as_view(action="cancel"), name="transfer-cancel"),
     path("lots/expiring/", views.LotExpiringListApi.as_view(), name="lots-expiring"),
+    path("channel-stock/", views.ChannelStockListApi.as_view(), name="channel-stock-list"),
 ]

@@ -4,18 +4,20 @@ stock, movements, transfers and expiring lots (all scoped to the caller's store)
 from datetime import timedelta
 
 import django_filters
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api.views import request_channel
 from catalog.services import resolve_skus
 from inventory import allocation, selectors, services
-from inventory.models import StockLevel, StockMovement, Transfer
-from omo.core.errors import ApplicationError
+from inventory.models import ChannelStockFeed, ChannelStockPublished, StockLevel, StockMovement, Transfer
+from omo.core.errors import ApplicationError, NotFoundError
 from omo.org.access import get_scoped
-from omo.org.api.permissions import IsStaff, IsStaffOrChannel, is_channel_request, model_permission
+from omo.org.api.permissions import IsChannel, IsStaff, IsStaffOrChannel, is_channel_request, model_permission
 from omo.org.selectors import resolve_locations
 
 MAX_SKUS = 100
@@ -428,3 +430,45 @@ class LotExpiringListApi(generics.ListAPIView):
         if not 0 <= days <= 3650:
             raise ApplicationError("days must be between 0 and 3650.", code="invalid_days")
         return selectors.lots_expiring(user=self.request.user, within_days=days)
+
+
+class ChannelStockSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="variant.sku")
+    quantity = serializers.IntegerField(help_text="What this channel may sell now.")
+    updated_at = serializers.DateTimeField(source="published_at")
+
+
+class ChannelStockFilter(django_filters.FilterSet):
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="published_at", lookup_expr="gte", help_text="Only quantities changed at or after this time."
+    )
+    sku = django_filters.CharFilter(field_name="variant__sku")
+
+    class Meta:
+        model = ChannelStockPublished
+        fields = ["updated_since", "sku"]
+
+
+class ChannelStockPagination(PageNumberPagination):
+    page_size = 200
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ChannelStockListApi(generics.ListAPIView):
+    """The calling channel's sellable quantity per SKU, as last pushed to it in ``channel.stock_changed``
+    events (the same figures, to pull): oldest change first, ``updated_since`` for what changed since
+    the last pull. A SKU that is not listed has never been sellable on the channel (0)."""
+
+    permission_classes = [IsChannel]
+    serializer_class = ChannelStockSerializer
+    filterset_class = ChannelStockFilter
+    pagination_class = ChannelStockPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator calls without a channel
+            return ChannelStockPublished.objects.none()
+        channel = self.request.auth.channel
+        if not ChannelStockFeed.objects.filter(channel=channel, enabled=True).exists():
+            raise NotFoundError(_("This channel has no stock feed."), code="stock_feed_disabled")
+        return selectors.channel_stock_list(channel=channel)

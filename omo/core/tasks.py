@@ -35,3 +35,12 @@ def clear_expired_sessions():
     from django.core.management import call_command
 
     call_command("clearsessions")
+
+
+@shared_task(name="omo.core.tasks.noop_count", ignore_result=True)
+def noop_count(key: str) -> None:
+    """Does nothing but count itself in Redis: the baseline task of ``bench outbox``."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).incr(key)

@@ -1,11 +1,126 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from omo.core.admin_helpers import ReadOnlyAdmin
-from omo.events.models import OutboxEvent
+from omo.core.errors import ApplicationError
+from omo.events import relay, webhooks
+from omo.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("pending", _("Waiting")), ("published", _("Published")), ("dead", _("Dead-lettered"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(published_at__isnull=True, dead_at__isnull=True)
+        if self.value() == "published":
+            return queryset.filter(published_at__isnull=False)
+        if self.value() == "dead":
+            return queryset.filter(dead_at__isnull=False)
+        return queryset
 
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "event_type", "aggregate_type", "aggregate_id", "created_at", "published_at", "attempts"]
-    list_filter = ["event_type", "aggregate_type"]
+    list_display = ["id", "event_type", "aggregate_type", "aggregate_id", "created_at", "published_at", "attempts",
+                    "dead_at"]  # fmt: skip
+    list_filter = [StateFilter, "event_type", "aggregate_type"]
     search_fields = ["=aggregate_id", "event_type"]
+    actions = ["replay"]
+
+    @admin.action(description=_("Replay the selected dead-lettered events"), permissions=["replay"])
+    def replay(self, request, queryset):
+        done = 0
+        for event in queryset.filter(dead_at__isnull=False):
+            relay.event_replay(event=event, actor=request.user)
+            done += 1
+        self.message_user(request, _("%(n)s events replayed.") % {"n": done}, messages.SUCCESS)
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("events.change_outboxevent")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "url", "event_types", "is_active", "consecutive_failures", "disabled_at",
+                    "disabled_reason"]  # fmt: skip
+    list_filter = ["channel", "is_active"]
+    readonly_fields = ["secret", "consecutive_failures", "disabled_at", "disabled_reason", "created_by", "created_at"]
+    fields = ["channel", "name", "url", "event_types", "is_active", *readonly_fields]
+    actions = ["enable", "pause", "rotate_secret"]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                obj.event_types = webhooks._event_types(obj.event_types)
+                obj.save()
+            else:
+                created = webhooks.subscription_create(
+                    channel=obj.channel, name=obj.name, url=obj.url, event_types=obj.event_types, actor=request.user
+                )
+                obj.pk, obj.secret = created.pk, created.secret
+        except ApplicationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            raise
+
+    @admin.action(description=_("Enable (and send what waited)"))
+    def enable(self, request, queryset):
+        for sub in queryset:
+            webhooks.subscription_enable(subscription=sub, actor=request.user)
+        self.message_user(request, _("Enabled."), messages.SUCCESS)
+
+    @admin.action(description=_("Pause"))
+    def pause(self, request, queryset):
+        for sub in queryset:
+            webhooks.subscription_pause(subscription=sub, actor=request.user)
+        self.message_user(request, _("Paused: events wait for it."), messages.SUCCESS)
+
+    @admin.action(description=_("Rotate the signing secret"))
+    def rotate_secret(self, request, queryset):
+        for sub in queryset:
+            webhooks.subscription_rotate_secret(subscription=sub, actor=request.user)
+        self.message_user(request, _("New secrets made: give them to the receivers."), messages.WARNING)
+
+
+class AttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "response_status", "response_ms", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["delivery", "at", "response_status", "response_ms", "error"]
+    list_filter = ["response_status"]
+    list_select_related = ["delivery"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "event", "subscription", "status", "attempts", "response_status", "response_ms",
+                    "delivered_at", "next_attempt_at", "last_error"]  # fmt: skip
+    list_filter = ["status", "subscription"]
+    list_select_related = ["event", "subscription"]
+    search_fields = ["=event__id", "=event__aggregate_id"]
+    inlines = [AttemptInline]
+    actions = ["replay"]
+
+    @admin.action(description=_("Replay the selected dead-lettered deliveries"), permissions=["replay"])
+    def replay(self, request, queryset):
+        done = 0
+        for delivery in queryset.filter(status=WebhookDelivery.Status.DEAD):
+            webhooks.delivery_replay(delivery=delivery, actor=request.user)
+            done += 1
+        self.message_user(request, _("%(n)s deliveries replayed.") % {"n": done}, messages.SUCCESS)
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("events.change_webhookdelivery")

@@ -6,6 +6,9 @@ urlpatterns = [
     path("quote/", views.QuoteApi.as_view(), name="order-quote"),
     path("", views.OrderListCreateApi.as_view(), name="order-list"),
     path("mine/", views.MyOrdersApi.as_view(), name="order-mine"),
+    # before "<number>/": these words are not order numbers
+    path("inbound/", views.InboundOrderApi.as_view(), name="order-inbound"),
+    path("inbound/<str:marketplace_order_id>/", views.InboundOrderDetailApi.as_view(), name="order-inbound-detail"),
     path("<str:number>/", views.OrderDetailApi.as_view(), name="order-detail"),
     path("<str:number>/pay/", views.OrderPayApi.as_view(), name="order-pay"),
     path("<str:number>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),

@@ -3,8 +3,11 @@ for staff (the POS, endless aisle, shipping, pickup and returns at their store).
 money or stock takes an ``Idempotency-Key``. A frontend sees only its own channel's orders (and, with a
 member token, that member's orders from every channel); staff see their store's."""
 
+import json
+
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,12 +17,13 @@ from members.auth import member_from_token
 from members.models import Member
 from omo.core.errors import ApplicationError, BusinessRuleError, NotFoundError
 from omo.core.idempotency import idempotent
+from omo.events import signing
 from omo.org.access import scope_to_user
-from omo.org.api.permissions import IsStaff, IsStaffOrChannel, is_channel_request
+from omo.org.api.permissions import IsChannel, IsStaff, IsStaffOrChannel, is_channel_request
 from omo.org.models import Location
 from omo.org.selectors import pos_channel, resolve_locations
-from orders import pricing, selectors, services
-from orders.models import Order, OrderLine, Return
+from orders import inbound, pricing, selectors, services
+from orders.models import InboundOrder, Order, OrderLine, Return
 
 # Every POST that moves money or stock takes the header (omo/core/idempotency.py).
 IDEMPOTENCY_KEY = [OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)]
@@ -146,6 +150,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "total",
             "tax_total",
             "tax_rate",
+            "shipping_fee",
             "points_redeemed",
             "points_earned",
             "coupon_code",
@@ -462,6 +467,7 @@ def _placed(order: Order) -> dict:
         "total": money(order.total),
         "tax_total": money(order.tax_total),
         "tax_rate": f"{order.tax_rate:.4f}",
+        "shipping_fee": money(order.shipping_fee),
         "points_redeemed": order.points_redeemed,
         "points_earned": order.points_earned,
         "coupon_code": order.coupon_code,
@@ -807,3 +813,156 @@ class ExchangeApi(APIView):
         )
         body = {"ret": ReturnSerializer(ret).data, "order": OrderSerializer(_order_any(new.number)).data}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- orders coming in from marketplaces -------------------------------------------------------------
+
+
+class InboundOrderInputSerializer(serializers.Serializer):
+    """A marketplace's order, as its connector posts it (the inbound contract)."""
+
+    class BuyerSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        phone = serializers.CharField(
+            max_length=40,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Matched to an existing member (then email); a masked number matches no one.",
+        )
+        email = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class LineSerializer(serializers.Serializer):
+        sku = serializers.CharField(
+            max_length=64, help_text="Our SKU, or the marketplace's own SKU mapped to ours by HQ."
+        )
+        quantity = serializers.IntegerField(min_value=1, max_value=pricing.MAX_QUANTITY)
+        unit_price = serializers.DecimalField(
+            max_digits=14,
+            decimal_places=2,
+            min_value=0,
+            help_text="What the buyer paid for one unit, tax included, after the marketplace's discounts.",
+        )
+
+    class AddressSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        phone = serializers.CharField(max_length=200)
+        address = serializers.CharField(max_length=200)
+        postcode = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        city = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    marketplace_order_id = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        help_text="The marketplace's order id: 1-64 letters, digits, '.', '_', ':' or '-'. Idempotency key.",
+    )
+    placed_at = serializers.DateTimeField(help_text="When the buyer ordered, ISO 8601 with a time zone.")
+    buyer = BuyerSerializer(required=False)
+    lines = LineSerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)
+    shipping_fee = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=0)
+    shipping_address = AddressSerializer()
+    paid_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=0,
+        help_text="What the marketplace collected: exactly the lines (quantity x unit_price) plus shipping_fee.",
+    )
+    payment_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class InboundOrderSerializer(serializers.Serializer):
+    """An inbound marketplace order: ``placed`` with its order, ``review`` with the problems HQ is
+    fixing, or ``rejected`` with the reason."""
+
+    class ProblemSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+        details = serializers.DictField()
+
+    marketplace_order_id = serializers.CharField()
+    status = serializers.ChoiceField(InboundOrder.Status.choices)
+    problems = ProblemSerializer(many=True)
+    received_at = serializers.DateTimeField()
+    attempts = serializers.IntegerField()
+    rejected_at = serializers.DateTimeField(allow_null=True)
+    reject_reason = serializers.CharField()
+    order = serializers.SerializerMethodField()
+
+    @extend_schema_field(OrderSerializer(allow_null=True))
+    def get_order(self, record) -> dict | None:
+        if not record.order_id:
+            return None
+        return OrderSerializer(selectors.order_detail_queryset(Order.objects.all()).get(pk=record.order_id)).data
+
+
+def _inbound_answer(record: InboundOrder, created: bool) -> Response:
+    code = {
+        InboundOrder.Status.PLACED: status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        InboundOrder.Status.REVIEW: status.HTTP_202_ACCEPTED,
+    }.get(record.status, status.HTTP_200_OK)
+    return Response(InboundOrderSerializer(record).data, status=code)
+
+
+class InboundOrderApi(APIView):
+    """A marketplace's order coming in (``POST``), called by the marketplace's connector with the
+    marketplace channel's API key (``X-Api-Key``) and signed with the channel's inbound secret (HQ:
+    admin, Marketplace inbound settings): ``X-OMO-Timestamp`` is the Unix time of sending,
+    ``X-OMO-Signature`` is ``v1=`` + hex HMAC-SHA256 of ``"<timestamp>.<raw body>"``; five minutes of
+    tolerance.
+
+    Body (JSON): ``marketplace_order_id``; ``placed_at`` (ISO 8601); ``buyer`` {``name``, ``phone``,
+    ``email``} (optional); ``lines`` [{``sku``, ``quantity``, ``unit_price``}]; ``shipping_fee``;
+    ``shipping_address`` {``name``, ``phone``, ``address``, ``postcode``, ``city``};
+    ``paid_amount`` (= Σ quantity × unit_price + shipping_fee); ``payment_reference``.
+
+    Answers, each with the inbound record (and its order once placed):
+    - 201: the order is placed (delivery, allocated as the channel's other orders) and paid with the
+      money the marketplace collected;
+    - 200: the same order was sent before with the same contents (a retry or a replay): nothing new;
+    - 202: kept for review (``status`` ``review``, ``problems`` list what stops it: ``unknown_sku``,
+      ``sku_inactive``, ``insufficient_stock``...); HQ retries it once fixed or rejects it; sending it
+      again answers 202 until then;
+    - 409 ``inbound_order_changed``: the id was sent before with other contents; nothing changed;
+    - 401 ``signature_missing`` / ``signature_invalid`` / ``signature_expired``; 403
+      ``not_a_marketplace``; 400 ``invalid``; 422 ``paid_amount_mismatch`` or
+      ``inbound_not_configured``: nothing written.
+    """
+
+    permission_classes = [IsChannel]
+
+    @extend_schema(
+        request=InboundOrderInputSerializer,
+        responses={201: InboundOrderSerializer, 200: InboundOrderSerializer, 202: InboundOrderSerializer},
+        parameters=[
+            OpenApiParameter(signing.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter(signing.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True),
+        ],
+    )
+    def post(self, request):
+        body = request.body  # the raw bytes the signature covers, read before anything parses them
+        channel = inbound.ensure_marketplace(request.auth.channel)
+        inbound.inbound_signature_verify(
+            channel=channel,
+            body=body,
+            timestamp=request.headers.get(signing.TIMESTAMP_HEADER),
+            signature_header=request.headers.get(signing.SIGNATURE_HEADER),
+        )
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            raise ApplicationError(_("The body is not JSON."), code="invalid_json") from None
+        data = InboundOrderInputSerializer(data=raw)
+        data.is_valid(raise_exception=True)
+        record, created = inbound.inbound_order_receive(channel=channel, data=data.validated_data)
+        return _inbound_answer(record, created)
+
+
+class InboundOrderDetailApi(APIView):
+    """Where a marketplace order stands (its own channel's only), by the marketplace's order id."""
+
+    permission_classes = [IsChannel]
+
+    @extend_schema(responses=InboundOrderSerializer)
+    def get(self, request, marketplace_order_id: str):
+        channel = inbound.ensure_marketplace(request.auth.channel)
+        record = selectors.inbound_order_of(channel, marketplace_order_id)
+        return Response(InboundOrderSerializer(record).data)

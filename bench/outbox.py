@@ -1,0 +1,230 @@
+"""Outbox relay and webhooks against raw Celery, with a real worker, Redis and PostgreSQL.
+
+One worker process pool (``--concurrency`` = CPU cores, prefork, on a queue of its own) serves every run;
+a signature-checking, deduplicating receiver (``omo.events.receiver``) listens in this process.
+
+- raw Celery: N ``delay()`` calls of a task that only counts itself in Redis, as fast as this process
+  can send them; the rate is N over the time until the worker has run all N.
+- outbox throughput: N events already committed in the outbox (written in batches, nobody woken), one
+  webhook subscription; one wake-up per partition, then the rate is N over the time until the receiver
+  has every event (relayed: claimed, fanned out and marked published; then sent over HTTP, signed,
+  and recorded as delivered). Ratio = outbox rate / raw Celery rate (goal: at least 0.7).
+- steady 500 events/s: a producer commits 5 events every 10 ms, each commit waking the relay as the
+  application does (``OUTBOX_KICK_GAP`` 0.05 s per process); lag = the receiver's first good answer
+  minus the event's ``created_at``. p50/p99 (goal: p99 under 1 s), and whether every event arrived
+  exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+ROOT = Path(__file__).resolve().parent.parent
+LOG = Path(tempfile.gettempdir()) / "omo-bench-worker.log"
+N = 20_000
+RATE = 500
+STEADY_SECONDS = 20.0
+
+
+def _worker(url: str, queue: str, concurrency: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "DB_CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "omo.settings",
+    }
+    with open(LOG, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "omo", "worker", "--pool=prefork", f"--concurrency={concurrency}",
+             f"--queues={queue}", f"--hostname={queue}@%h", "--without-gossip", "--without-mingle",
+             "--loglevel=WARNING"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def _raw_celery(client, n: int) -> float:
+    from omo.core.tasks import noop_count
+
+    key = f"bench:noop:{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    for _ in range(n):
+        noop_count.delay(key)
+    sent = time.perf_counter() - started
+    if not _wait(lambda: int(client.get(key) or 0) >= n, 300):
+        raise SystemExit(f"the worker ran {client.get(key)} of {n} no-op tasks; see {LOG}")
+    elapsed = time.perf_counter() - started
+    print(f"  raw Celery: {n:,} delay() in {sent:.2f} s, all run after {elapsed:.2f} s")
+    return n / elapsed
+
+
+def _emit_quietly(channel, count: int, *, prefix: str) -> list[int]:
+    """``count`` committed events, nobody woken (as after a crash, or a backlog)."""
+    from django.db import transaction
+
+    from omo.events import services
+
+    saved = services.kick_relay
+    services.kick_relay = lambda partition: None
+    try:
+        ids = []
+        for start in range(0, count, 1000):
+            with transaction.atomic():
+                rows = [
+                    {"event_type": "order.paid", "aggregate_type": "order", "aggregate_id": f"{prefix}-{i % 5000}",
+                     "channel": channel, "payload": {"n": i}}
+                    for i in range(start, min(start + 1000, count))
+                ]  # fmt: skip
+                services.events_emit_many(rows)
+        from omo.events.models import OutboxEvent
+
+        ids = list(OutboxEvent.objects.filter(aggregate_id__startswith=f"{prefix}-").values_list("pk", flat=True))
+        return ids
+    finally:
+        services.kick_relay = saved
+
+
+def _outbox_throughput(channel, receiver, n: int) -> tuple[float, float]:
+    from django.conf import settings
+
+    from omo.events.models import OutboxEvent
+    from omo.events.tasks import outbox_relay
+
+    ids = _emit_quietly(channel, n, prefix="T")
+    before = len(receiver.events)
+    started = time.perf_counter()
+    for partition in range(settings.OUTBOX_PARTITIONS):
+        outbox_relay.delay(partition)
+    relayed = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if relayed is None and not OutboxEvent.objects.filter(published_at__isnull=True).exists():
+            relayed = time.perf_counter() - started
+        if len(receiver.events) - before >= len(ids):
+            break
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    if len(receiver.events) - before < len(ids):
+        raise SystemExit(f"only {len(receiver.events) - before} of {len(ids)} events arrived; see {LOG}")
+    relayed = relayed or elapsed
+    print(f"  outbox: {len(ids):,} events relayed after {relayed:.2f} s, all delivered after {elapsed:.2f} s")
+    return len(ids) / relayed, len(ids) / elapsed
+
+
+def _steady(channel, receiver, seconds: float) -> dict:
+    from django.db import transaction
+
+    from omo.events.services import event_emit
+
+    per_tick, tick = 5, 0.01  # 500 events/s
+    ids: list[int] = []
+    created: dict[str, float] = {}
+    started = time.perf_counter()
+    next_at = time.monotonic()
+    i = 0
+    while time.perf_counter() - started < seconds:
+        with transaction.atomic():
+            for _ in range(per_tick):
+                e = event_emit(event_type="order.paid", aggregate_type="order", aggregate_id=f"S-{i % 2000}",
+                               channel=channel, payload={"n": i})  # fmt: skip
+                ids.append(e.pk)
+                created[str(e.pk)] = e.created_at.timestamp()
+                i += 1
+        next_at += tick
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    produced_in = time.perf_counter() - started
+    _wait(lambda: all(str(x) in receiver.events for x in ids[-50:]), 60)
+    time.sleep(2)
+    missing = [x for x in ids if str(x) not in receiver.events]
+    lags = sorted(receiver.received_at[str(x)] - created[str(x)] for x in ids if str(x) in receiver.events)
+    q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [0] * 99
+    return {
+        "events": len(ids),
+        "rate": len(ids) / produced_in,
+        "missing": len(missing),
+        "duplicates": sum(receiver.attempts[str(x)] - 1 for x in ids if receiver.attempts[str(x)] > 1),
+        "p50": q[49],
+        "p99": q[98],
+        "max": lags[-1] if lags else 0,
+    }
+
+
+def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
+    import redis
+    from django.conf import settings
+
+    from omo.celery import app
+    from omo.events import webhooks
+    from omo.events.receiver import WebhookReceiver
+    from omo.org.models import SalesChannel
+
+    if not settings.REDIS_URL:
+        raise SystemExit("bench outbox needs Redis (BENCH_REDIS_URL)")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    queue = f"bench-outbox-{uuid.uuid4().hex[:6]}"
+    app.conf.task_default_queue = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    cores = os.cpu_count() or 2
+    channel = SalesChannel.objects.create(code="WEB", name="Web shop", kind=SalesChannel.Kind.WEB)
+    worker = _worker(url, queue, cores)
+    try:
+        from omo.core.tasks import ping
+
+        ping.apply_async(queue=queue).get(timeout=60)
+        with WebhookReceiver() as receiver:
+            sub = webhooks.subscription_create(channel=channel, name="bench", url=receiver.url, event_types=["*"])
+            receiver.secret = sub.secret
+            print(f"outbox bench: {cores} worker processes, {settings.OUTBOX_PARTITIONS} partitions, "
+                  f"batch {settings.OUTBOX_BATCH}")  # fmt: skip
+            _raw_celery(client, 2000)  # warm-up of both paths
+            _outbox_throughput(channel, receiver, 2000)
+            raw = _raw_celery(client, n)
+            relayed, delivered = _outbox_throughput(channel, receiver, n)
+            steady = _steady(channel, receiver, seconds)
+            sub.refresh_from_db()
+    finally:
+        _stop(worker)
+    print()
+    print("| measure | result |")
+    print("|---|---|")
+    print(f"| raw Celery `delay()` of a no-op task, run by the worker | {raw:,.0f} tasks/s |")
+    print(f"| outbox relayed (claimed, fanned out, marked published) | {relayed:,.0f} events/s |")
+    print(f"| outbox end to end (relayed, sent signed over HTTP, recorded) | {delivered:,.0f} events/s |")
+    print(f"| **ratio end to end / raw Celery** (goal >= 0.7) | **{delivered / raw:.2f}** |")
+    print(f"| ratio relayed / raw Celery | {relayed / raw:.2f} |")
+    print(f"| steady load: events produced | {steady['events']:,} at {steady['rate']:,.0f}/s for {seconds:.0f} s |")
+    print(f"| steady load: lag p50 / p99 / max (goal p99 < 1 s) | {steady['p50'] * 1000:,.0f} / "
+          f"{steady['p99'] * 1000:,.0f} / {steady['max'] * 1000:,.0f} ms |")  # fmt: skip
+    print(f"| steady load: missing / sent twice | {steady['missing']} / {steady['duplicates']} |")

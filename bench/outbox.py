@@ -1,7 +1,7 @@
 """Outbox relay and webhooks against raw Celery, with a real worker, Redis and PostgreSQL.
 
 One worker process pool (``--concurrency`` = CPU cores, prefork, on a queue of its own) serves every run;
-a signature-checking, deduplicating receiver (``omo.events.receiver``) listens in this process.
+a signature-checking, deduplicating receiver (``omo.events.receiver``) listens in a process of its own.
 
 - raw Celery: N ``delay()`` calls of a task that only counts itself in Redis, as fast as this process
   can send them; the rate is N over the time until the worker has run all N.
@@ -9,14 +9,15 @@ a signature-checking, deduplicating receiver (``omo.events.receiver``) listens i
   webhook subscription; one wake-up per partition, then the rate is N over the time until the receiver
   has every event (relayed: claimed, fanned out and marked published; then sent over HTTP, signed,
   and recorded as delivered). Ratio = outbox rate / raw Celery rate (goal: at least 0.7).
-- steady 500 events/s: a producer commits 5 events every 10 ms, each commit waking the relay as the
-  application does (``OUTBOX_KICK_GAP`` 0.05 s per process); lag = the receiver's first good answer
-  minus the event's ``created_at``. p50/p99 (goal: p99 under 1 s), and whether every event arrived
-  exactly once.
+- steady 500 events/s (``BENCH_OUTBOX_RATE``): a producer commits 5 events every 10 ms, each
+  commit waking the relay as the application does (one wake-up waiting per partition);
+  lag = the receiver's first good answer minus the event's ``created_at``. p50/p99 (goal: p99
+  under 1 s), and whether every event arrived exactly once.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import statistics
@@ -30,9 +31,53 @@ from pathlib import Path
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 ROOT = Path(__file__).resolve().parent.parent
 LOG = Path(tempfile.gettempdir()) / "omo-bench-worker.log"
-N = 20_000
-RATE = 500
+N = int(os.environ.get("BENCH_OUTBOX_EVENTS", "20000"))
+RATE = int(os.environ.get("BENCH_OUTBOX_RATE", "500"))  # events/s of the steady run, in steps of 100
 STEADY_SECONDS = 20.0
+
+
+def _receiver_main(conn) -> None:
+    """The receiver's own process (a partner's server is not inside the back office either)."""
+    from omo.events.receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        conn.send(receiver.url)
+        while True:
+            command, arg = conn.recv()
+            if command == "secret":
+                receiver.secret = arg
+                conn.send(None)
+            elif command == "count":
+                conn.send(len(receiver.events))
+            elif command == "snapshot":
+                with receiver.lock:
+                    conn.send((dict(receiver.received_at), dict(receiver.attempts)))
+            else:
+                conn.send(None)
+                return
+
+
+class RemoteReceiver:
+    def __init__(self):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.proc = context.Process(target=_receiver_main, args=(child,), daemon=True)
+        self.proc.start()
+        self.url = self.conn.recv()
+
+    def ask(self, command, arg=None):
+        self.conn.send((command, arg))
+        return self.conn.recv()
+
+    def count(self) -> int:
+        return self.ask("count")
+
+    def snapshot(self) -> tuple[dict, dict]:
+        return self.ask("snapshot")
+
+    def stop(self):
+        self.ask("stop")
+        self.proc.join(10)
 
 
 def _worker(url: str, queue: str, concurrency: int) -> subprocess.Popen:
@@ -119,8 +164,8 @@ def _outbox_throughput(channel, receiver, n: int) -> tuple[float, float]:
     from omo.events.models import OutboxEvent
     from omo.events.tasks import outbox_relay
 
-    ids = _emit_quietly(channel, n, prefix="T")
-    before = len(receiver.events)
+    ids = _emit_quietly(channel, n, prefix=f"T{uuid.uuid4().hex[:6]}")
+    before = receiver.count()
     started = time.perf_counter()
     for partition in range(settings.OUTBOX_PARTITIONS):
         outbox_relay.delay(partition)
@@ -129,12 +174,12 @@ def _outbox_throughput(channel, receiver, n: int) -> tuple[float, float]:
     while time.monotonic() < deadline:
         if relayed is None and not OutboxEvent.objects.filter(published_at__isnull=True).exists():
             relayed = time.perf_counter() - started
-        if len(receiver.events) - before >= len(ids):
+        if receiver.count() - before >= len(ids):
             break
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
-    if len(receiver.events) - before < len(ids):
-        raise SystemExit(f"only {len(receiver.events) - before} of {len(ids)} events arrived; see {LOG}")
+    if receiver.count() - before < len(ids):
+        raise SystemExit(f"only {receiver.count() - before} of {len(ids)} events arrived; see {LOG}")
     relayed = relayed or elapsed
     print(f"  outbox: {len(ids):,} events relayed after {relayed:.2f} s, all delivered after {elapsed:.2f} s")
     return len(ids) / relayed, len(ids) / elapsed
@@ -145,7 +190,7 @@ def _steady(channel, receiver, seconds: float) -> dict:
 
     from omo.events.services import event_emit
 
-    per_tick, tick = 5, 0.01  # 500 events/s
+    per_tick, tick = max(RATE // 100, 1), 0.01  # RATE events/s
     ids: list[int] = []
     created: dict[str, float] = {}
     started = time.perf_counter()
@@ -164,16 +209,17 @@ def _steady(channel, receiver, seconds: float) -> dict:
         if pause > 0:
             time.sleep(pause)
     produced_in = time.perf_counter() - started
-    _wait(lambda: all(str(x) in receiver.events for x in ids[-50:]), 60)
+    _wait(lambda: all(str(x) in receiver.snapshot()[0] for x in ids[-20:]), 60)
     time.sleep(2)
-    missing = [x for x in ids if str(x) not in receiver.events]
-    lags = sorted(receiver.received_at[str(x)] - created[str(x)] for x in ids if str(x) in receiver.events)
+    received_at, attempts = receiver.snapshot()
+    missing = [x for x in ids if str(x) not in received_at]
+    lags = sorted(received_at[str(x)] - created[str(x)] for x in ids if str(x) in received_at)
     q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [0] * 99
     return {
         "events": len(ids),
         "rate": len(ids) / produced_in,
         "missing": len(missing),
-        "duplicates": sum(receiver.attempts[str(x)] - 1 for x in ids if receiver.attempts[str(x)] > 1),
+        "duplicates": sum(attempts[str(x)] - 1 for x in ids if attempts.get(str(x), 0) > 1),
         "p50": q[49],
         "p99": q[98],
         "max": lags[-1] if lags else 0,
@@ -186,7 +232,6 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
 
     from omo.celery import app
     from omo.events import webhooks
-    from omo.events.receiver import WebhookReceiver
     from omo.org.models import SalesChannel
 
     if not settings.REDIS_URL:
@@ -203,9 +248,10 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
         from omo.core.tasks import ping
 
         ping.apply_async(queue=queue).get(timeout=60)
-        with WebhookReceiver() as receiver:
+        receiver = RemoteReceiver()
+        try:
             sub = webhooks.subscription_create(channel=channel, name="bench", url=receiver.url, event_types=["*"])
-            receiver.secret = sub.secret
+            receiver.ask("secret", sub.secret)
             print(f"outbox bench: {cores} worker processes, {settings.OUTBOX_PARTITIONS} partitions, "
                   f"batch {settings.OUTBOX_BATCH}")  # fmt: skip
             _raw_celery(client, 2000)  # warm-up of both paths
@@ -213,7 +259,8 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
             raw = _raw_celery(client, n)
             relayed, delivered = _outbox_throughput(channel, receiver, n)
             steady = _steady(channel, receiver, seconds)
-            sub.refresh_from_db()
+        finally:
+            receiver.stop()
     finally:
         _stop(worker)
     print()
@@ -224,7 +271,8 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
     print(f"| outbox end to end (relayed, sent signed over HTTP, recorded) | {delivered:,.0f} events/s |")
     print(f"| **ratio end to end / raw Celery** (goal >= 0.7) | **{delivered / raw:.2f}** |")
     print(f"| ratio relayed / raw Celery | {relayed / raw:.2f} |")
-    print(f"| steady load: events produced | {steady['events']:,} at {steady['rate']:,.0f}/s for {seconds:.0f} s |")
+    print(f"| steady load: events produced (asked {RATE}/s) | {steady['events']:,} at {steady['rate']:,.0f}/s "
+          f"for {seconds:.0f} s |")  # fmt: skip
     print(f"| steady load: lag p50 / p99 / max (goal p99 < 1 s) | {steady['p50'] * 1000:,.0f} / "
           f"{steady['p99'] * 1000:,.0f} / {steady['max'] * 1000:,.0f} ms |")  # fmt: skip
     print(f"| steady load: missing / sent twice | {steady['missing']} / {steady['duplicates']} |")

@@ -204,8 +204,6 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 OUTBOX_PARTITIONS = env.env_int(E, "OUTBOX_PARTITIONS", 4, minimum=1)
 OUTBOX_BATCH = env.env_int(E, "OUTBOX_BATCH", 500, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env.env_int(E, "OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
-# seconds between two wake-ups of the relay from one process (0: every commit wakes it)
-OUTBOX_KICK_GAP = float(env.env_str(E, "OUTBOX_KICK_GAP", "0.05" if REDIS_URL else "0"))
 WEBHOOK_TIMEOUT_SECONDS = env.env_int(E, "WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 WEBHOOK_BACKOFF_SECONDS = env.env_int(E, "WEBHOOK_BACKOFF_SECONDS", 10, minimum=0)  # doubles per attempt
 WEBHOOK_BACKOFF_MAX_SECONDS = env.env_int(E, "WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=0)

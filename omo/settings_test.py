@@ -16,5 +16,3 @@ LANGUAGE_CODE = "en"
 # No persistent connections in tests: live-server request threads would keep theirs open and block
 # dropping the test database at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-# Every commit wakes the relay (eager tasks relay in-process right after the commit).
-OUTBOX_KICK_GAP = 0

@@ -37,10 +37,17 @@ def clear_expired_sessions():
     call_command("clearsessions")
 
 
+_counter = None
+
+
 @shared_task(name="omo.core.tasks.noop_count", ignore_result=True)
 def noop_count(key: str) -> None:
-    """Does nothing but count itself in Redis: the baseline task of ``bench outbox``."""
-    import redis
-    from django.conf import settings
+    """Does nothing but count itself in Redis (one INCR on a kept connection): the baseline task of
+    ``bench outbox``."""
+    global _counter
+    if _counter is None:
+        import redis
+        from django.conf import settings
 
-    redis.Redis.from_url(settings.REDIS_URL).incr(key)
+        _counter = redis.Redis.from_url(settings.REDIS_URL)
+    _counter.incr(key)

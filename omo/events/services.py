@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from omo.core.queue import enqueue
+from omo.core.queue import enqueue_once
 from omo.events.models import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -100,19 +99,11 @@ def kick_after_commit(partition: int) -> None:
     transaction.on_commit(kick)
 
 
-_last_kick: dict[int, float] = {}
-
-
 def kick_relay(partition: int) -> None:
-    """Asks a worker to relay ``partition`` now (the beat job every second is the fallback). At most one
-    kick per partition per process every ``OUTBOX_KICK_GAP`` seconds: a relay that runs drains every
-    row committed before it looks, and a busy process would otherwise send one message per sale. A
-    broker that is down never fails the change that was just committed: the event waits in the outbox."""
-    now = time.monotonic()
-    if now - _last_kick.get(partition, -1e9) < settings.OUTBOX_KICK_GAP:
-        return
-    _last_kick[partition] = now
+    """Asks a worker to relay ``partition`` now (the beat job every second is the fallback). One
+    wake-up waits at a time per partition (``enqueue_once``): a relay drains every row committed
+    before it looks, and a busy shop would otherwise send one message per sale. A broker that is down
+    never fails the change that was just committed: the event waits in the outbox."""
     from omo.events.tasks import outbox_relay
 
-    if not enqueue(outbox_relay, (partition,)):  # the broker is down: the beat job relays when it is back
-        _last_kick.pop(partition, None)
+    enqueue_once(outbox_relay, (partition,), key=f"outbox-relay:{partition}")

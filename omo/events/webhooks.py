@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from omo.core.errors import BusinessRuleError, ConflictError
 from omo.core.locks import advisory_lease
-from omo.core.queue import enqueue
+from omo.core.queue import enqueue_once
 from omo.events import signing
 from omo.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from omo.events.relay import backoff
@@ -143,21 +143,13 @@ def delivery_replay(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
 
 # --- waking senders -------------------------------------------------------------------------------
 
-_last_wake: dict[tuple[int, int], float] = {}
-
 
 def wake_sender(subscription_id: int, partition: int) -> None:
-    """Asks a worker to send this (subscription, partition)'s pending deliveries (at most once per
-    ``OUTBOX_KICK_GAP`` per process; the beat job is the fallback)."""
-    key = (subscription_id, partition)
-    now = time.monotonic()
-    if now - _last_wake.get(key, -1e9) < settings.OUTBOX_KICK_GAP:
-        return
-    _last_wake[key] = now
+    """Asks a worker to send this (subscription, partition)'s pending deliveries (one wake-up waits at a
+    time; the beat job is the fallback)."""
     from omo.events.tasks import webhooks_send
 
-    if not enqueue(webhooks_send, (subscription_id, partition)):
-        _last_wake.pop(key, None)
+    enqueue_once(webhooks_send, (subscription_id, partition), key=f"webhook-send:{subscription_id}:{partition}")
 
 
 def wake_all(subscription_id: int) -> None:

@@ -76,7 +76,6 @@ class Stack:
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
             "WEBHOOK_BACKOFF_SECONDS": "1",
-            "OUTBOX_KICK_GAP": "0",
         }
         self.worker = self.beat = None
         self.starts = 0

@@ -101,10 +101,11 @@ def _relay_batch(partition: int) -> tuple[int, bool]:
             WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         if ok:
             OutboxEvent.objects.filter(pk__in=[e.pk for e in ok]).update(published_at=now)
+        published = {e.pk for e in ok}
         for event in events:
             if event.pk in failed:
                 _fail(event, failed[event.pk], now)
-            elif event not in ok:  # held behind a failed event of its aggregate: not an attempt of its own
+            elif event.pk not in published:  # held behind a failed event of its aggregate: not an attempt
                 OutboxEvent.objects.filter(pk=event.pk).update(next_attempt_at=now + timedelta(seconds=1))
         if touched:
             transaction.on_commit(lambda: _wake_senders(touched))

@@ -22,7 +22,7 @@ from datetime import timedelta
 import urllib3
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -305,9 +305,21 @@ def _send_batch(subscription_id: int, partition: int) -> tuple[int, bool]:
 def _record_delivered(done: list[WebhookDelivery], subscription: WebhookSubscription) -> None:
     if not done:
         return
-    WebhookDelivery.objects.bulk_update(
-        done, ["status", "delivered_at", "response_status", "response_ms", "attempts"], batch_size=100
-    )
+    if connection.vendor == "postgresql":  # one UPDATE joined to the values (bulk_update's CASEs cost more)
+        table = WebhookDelivery._meta.db_table
+        rows = ", ".join(["(%s, %s, %s, %s::timestamptz)"] * len(done))
+        params = [v for d in done for v in (d.pk, d.response_status, d.response_ms, d.delivered_at)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS d SET status = %s, attempts = d.attempts + 1, "  # noqa: S608
+                "response_status = v.status::smallint, response_ms = v.ms::integer, delivered_at = v.at "
+                f"FROM (VALUES {rows}) AS v(id, status, ms, at) WHERE d.id = v.id::bigint",
+                [WebhookDelivery.Status.DELIVERED, *params],
+            )
+    else:
+        WebhookDelivery.objects.bulk_update(
+            done, ["status", "delivered_at", "response_status", "response_ms", "attempts"], batch_size=100
+        )
     if subscription.consecutive_failures:
         WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0)
         subscription.consecutive_failures = 0

@@ -40,8 +40,7 @@ from inventory import selectors
 from inventory.models import ChannelStockFeed, ChannelStockPublished, StockFeedDirty, StockFeedReconciliation
 from omo.core.locks import advisory_xact_lock
 from omo.core.queue import enqueue
-from omo.events.models import OutboxEvent
-from omo.events.services import kick_after_commit, partition_of
+from omo.events.services import events_emit_many
 from omo.org.models import SalesChannel
 
 log = logging.getLogger(__name__)
@@ -181,7 +180,6 @@ def _publish(changes, *, reconciliation: bool) -> list[dict]:
         if variant_id not in skus:  # deleted meanwhile
             continue
         sku = skus[variant_id]
-        aggregate_id = f"{feed.code}:{sku}"
         payload = {
             "channel": feed.code,
             "sku": sku,
@@ -191,16 +189,13 @@ def _publish(changes, *, reconciliation: bool) -> list[dict]:
             "reconciliation": reconciliation,
         }
         events.append(
-            OutboxEvent(
-                event_type=CHANNEL_STOCK_CHANGED,
-                aggregate_type=CHANNEL_STOCK_AGGREGATE,
-                aggregate_id=aggregate_id,
-                channel_id=feed.channel_id,
-                partition=partition_of(CHANNEL_STOCK_AGGREGATE, aggregate_id),
-                payload=payload,
-                created_at=now,
-                next_attempt_at=now,
-            )
+            {
+                "event_type": CHANNEL_STOCK_CHANGED,
+                "aggregate_type": CHANNEL_STOCK_AGGREGATE,
+                "aggregate_id": f"{feed.code}:{sku}",
+                "channel": feed.channel_id,
+                "payload": payload,
+            }
         )
         rows.append(
             ChannelStockPublished(
@@ -208,12 +203,10 @@ def _publish(changes, *, reconciliation: bool) -> list[dict]:
             )
         )
         done.append({"channel": feed.code, "sku": sku, "quantity": quantity, "previous": previous})
-    OutboxEvent.objects.bulk_create(events)
+    events_emit_many(events)
     ChannelStockPublished.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["channel", "variant"], update_fields=["quantity", "published_at"]
     )
-    for partition in sorted({event.partition for event in events}):
-        kick_after_commit(partition)
     return done
 
 

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -44,28 +45,52 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         return request.user.has_perm("events.change_outboxevent")
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """The service's own checks, shown on the form (a refused URL or list is an error message, not a 500)."""
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["channel", "name", "url", "event_types", "is_active"]
+
+    def _checked(self, check, name):
+        try:
+            return check(self.cleaned_data.get(name))
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+    def clean_url(self):
+        return self._checked(webhooks.clean_url, "url")
+
+    def clean_event_types(self):
+        return self._checked(webhooks.clean_event_types, "event_types")
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["name", "channel", "url", "event_types", "is_active", "consecutive_failures", "disabled_at",
                     "disabled_reason"]  # fmt: skip
     list_filter = ["channel", "is_active"]
     readonly_fields = ["secret", "consecutive_failures", "disabled_at", "disabled_reason", "created_by", "created_at"]
     fields = ["channel", "name", "url", "event_types", "is_active", *readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "channel"] if obj is not None else self.readonly_fields
+
     actions = ["enable", "pause", "rotate_secret"]
 
-    def save_model(self, request, obj, form, change):
-        try:
-            if change:
-                obj.event_types = webhooks._event_types(obj.event_types)
-                obj.save()
-            else:
-                created = webhooks.subscription_create(
-                    channel=obj.channel, name=obj.name, url=obj.url, event_types=obj.event_types, actor=request.user
-                )
-                obj.pk, obj.secret = created.pk, created.secret
-        except ApplicationError as error:
-            self.message_user(request, error.message, messages.ERROR)
-            raise
+    def save_model(self, request, obj, form, change):  # the form ran the service's checks already
+        if change:
+            stored = WebhookSubscription.objects.get(pk=obj.pk)
+            changes = {name: getattr(obj, name) for name in ("name", "url", "event_types")}
+            if obj.is_active != stored.is_active:  # the checkbox pauses; re-enabling is the action
+                changes["is_active"] = obj.is_active
+            webhooks.subscription_update(subscription=stored, actor=request.user, **changes)
+        else:
+            created = webhooks.subscription_create(
+                channel=obj.channel, name=obj.name, url=obj.url, event_types=obj.event_types, actor=request.user
+            )
+            obj.pk, obj.secret = created.pk, created.secret
 
     @admin.action(description=_("Enable (and send what waited)"))
     def enable(self, request, queryset):

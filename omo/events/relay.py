@@ -105,8 +105,9 @@ def _relay_batch(partition: int) -> tuple[int, bool]:
         for event in events:
             if event.pk in failed:
                 _fail(event, failed[event.pk], now)
-            elif event.pk not in published:  # held behind a failed event of its aggregate: not an attempt
-                OutboxEvent.objects.filter(pk=event.pk).update(next_attempt_at=now + timedelta(seconds=1))
+        held_back = [e.pk for e in events if e.pk not in published and e.pk not in failed]
+        if held_back:  # behind a failed event of their aggregate: not an attempt of their own
+            OutboxEvent.objects.filter(pk__in=held_back).update(next_attempt_at=now + timedelta(seconds=1))
         if touched:
             transaction.on_commit(lambda: _wake_senders(touched))
     return len(ok), len(events) >= settings.OUTBOX_BATCH

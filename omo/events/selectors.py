@@ -1,27 +1,12 @@
-"""Reads over the outbox and webhooks: the queue's state, the notices HQ must act on."""
+"""Reads over the outbox and webhooks: the notices HQ must act on."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from omo.events.models import OutboxEvent, WebhookDelivery, WebhookSubscription
-
-
-def outbox_state() -> dict:
-    """How far behind the relay is: events waiting, the oldest one's age in seconds, dead letters."""
-    row = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
-        waiting=Count("id", filter=Q(dead_at__isnull=True)),
-        dead=Count("id", filter=Q(dead_at__isnull=False)),
-        oldest=Min("created_at", filter=Q(dead_at__isnull=True)),
-    )
-    oldest = row.pop("oldest")
-    row["oldest_seconds"] = round((timezone.now() - oldest).total_seconds(), 1) if oldest else 0
-    row["dead_deliveries"] = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DEAD).count()
-    row["pending_deliveries"] = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).count()
-    return row
 
 
 def admin_notices(request) -> list[dict]:

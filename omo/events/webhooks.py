@@ -51,12 +51,21 @@ def _event_types(raw) -> list[str]:
     return sorted({t.strip() for t in raw})
 
 
+def clean_url(url: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise BusinessRuleError(_("The URL must start with https:// (or http://)."), code="invalid_url")
+    return url
+
+
+def clean_event_types(raw) -> list[str]:
+    return _event_types(raw)
+
+
 def subscription_create(*, channel, name: str, url: str, event_types, actor=None) -> WebhookSubscription:
     """A new subscription with a fresh signing secret (shown to whoever created it)."""
     if actor is not None:
         ensure_permission(actor, "events.add_webhooksubscription")
-    if not url.startswith(("https://", "http://")):
-        raise BusinessRuleError(_("The URL must start with https:// (or http://)."), code="invalid_url")
+    clean_url(url)
     with transaction.atomic():
         return WebhookSubscription.objects.create(
             channel=channel,
@@ -69,14 +78,20 @@ def subscription_create(*, channel, name: str, url: str, event_types, actor=None
 
 
 def subscription_update(*, subscription: WebhookSubscription, actor=None, **changes) -> WebhookSubscription:
-    """Changes the URL, event types or ``is_active``; turning it on also lifts a disable after failures."""
+    """Changes the name, URL, event types or ``is_active``; turning it on also lifts a disable after
+    failures (and sends what waited), turning it off pauses it."""
     if actor is not None:
         ensure_permission(actor, "events.change_webhooksubscription")
-    if "url" in changes and not changes["url"].startswith(("https://", "http://")):
-        raise BusinessRuleError(_("The URL must start with https:// (or http://)."), code="invalid_url")
+    if "url" in changes:
+        clean_url(changes["url"])
     if "event_types" in changes:
         changes["event_types"] = _event_types(changes["event_types"])
+    unknown = set(changes) - {"name", "url", "event_types", "is_active"}
+    if unknown:
+        raise ValueError(f"subscription_update cannot change {sorted(unknown)}")
     turn_on = changes.pop("is_active", None)
+    if (turn_on is True and subscription.deliverable) or (turn_on is False and not subscription.is_active):
+        turn_on = None  # already so
     with transaction.atomic():
         for name, value in changes.items():
             setattr(subscription, name, value)
@@ -354,10 +369,12 @@ def _count_failure(subscription: WebhookSubscription, status, error) -> bool:
             "error": error[:150],
         }
     if reason and subscription.disabled_at is None:
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        # conditional: senders of other partitions may get here at the same time; the first one's
+        # reason stays
+        if WebhookSubscription.objects.filter(pk=subscription.pk, disabled_at__isnull=True).update(
             disabled_at=timezone.now(), disabled_reason=reason[:300]
-        )
-        log.warning("webhook subscription %s disabled: %s", subscription.pk, reason)
+        ):
+            log.warning("webhook subscription %s disabled: %s", subscription.pk, reason)
         return True
     return subscription.disabled_at is not None
 

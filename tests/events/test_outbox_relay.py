@@ -240,6 +240,12 @@ def test_the_admin_lists_the_queue_and_replays(db, web, subscribe, hq_admin, cli
     assert response.status_code == 302
     made = WebhookSubscription.objects.get(name="partner")
     assert made.secret.startswith("whsec_") and made.created_by == hq_admin and made.event_types == ["order.*"]
+    bad = client.post(
+        reverse("admin:events_webhooksubscription_add"),
+        {"channel": web.pk, "name": "bad", "url": "https://x.example/h", "event_types": "[1]", "is_active": "on"},
+    )
+    assert bad.status_code == 200 and "List the event types" in bad.content.decode()
+    assert not WebhookSubscription.objects.filter(name="bad").exists()
 
 
 def test_subscription_patterns():
@@ -298,3 +304,20 @@ def test_postgresql_computes_the_same_partition_as_python(require_postgres):
         for key in keys:
             cursor.execute("SELECT " + partition_sql("'order:' || %s"), [key])
             assert cursor.fetchone()[0] == partition_of("order", key), key
+
+
+def test_editing_a_subscription_in_the_admin_goes_through_the_service(db, web, subscribe, hq_admin, client):
+    sub = subscribe(web, ["order.paid"])
+    client.force_login(hq_admin)
+    url = reverse("admin:events_webhooksubscription_change", args=[sub.pk])
+    form = {"name": "renamed", "url": "https://partner.example/h", "event_types": '["stock.*", "order.paid"]'}
+    assert client.post(url, {**form, "is_active": "on"}).status_code == 302
+    sub.refresh_from_db()
+    assert sub.name == "renamed" and sub.event_types == ["order.paid", "stock.*"] and sub.is_active
+    client.post(url, form)  # unticked: paused
+    sub.refresh_from_db()
+    assert not sub.is_active
+    refused = client.post(url, {**form, "url": "ftp://partner.example/h", "is_active": "on"})
+    assert refused.status_code == 200 and "must start with https://" in refused.content.decode()
+    sub.refresh_from_db()
+    assert sub.url == "https://partner.example/h" and not sub.is_active  # nothing changed

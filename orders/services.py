@@ -661,13 +661,7 @@ def order_pay_taking(
         raise ApplicationError(_("Give at least one tender."), code="no_tenders")
     with transaction.atomic():
         order = _locked_order(order.pk)
-        if order.status != S.PENDING_PAYMENT:
-            raise ConflictError(
-                _("Order %(number)s is %(status)s and cannot be paid.")
-                % {"number": order.number, "status": OrderStatus(order.status).label},
-                code="order_not_payable",
-                details={"status": order.status},
-            )
+        _ensure_payable(order)
         # what is taken or being taken counts, not the paid total: a charge approved by the gateway a
         # moment ago is captured before the order's paid total catches up
         due = order.total - _taken_or_pending(order)
@@ -750,13 +744,7 @@ def order_record_collected(
         raise ApplicationError(_("Unknown tender %(t)s.") % {"t": tender}, code="invalid_tender")
     with transaction.atomic():
         order = _locked_order(order.pk)
-        if order.status != S.PENDING_PAYMENT:
-            raise ConflictError(
-                _("Order %(number)s is %(status)s and cannot be paid.")
-                % {"number": order.number, "status": OrderStatus(order.status).label},
-                code="order_not_payable",
-                details={"status": order.status},
-            )
+        _ensure_payable(order)
         due = order.total - _taken_or_pending(order)
         if amount <= 0 or amount != due:
             raise BusinessRuleError(
@@ -773,6 +761,17 @@ def order_record_collected(
         order.paid_total = _paid_total_refresh(order)
         _after_paid(order, channel=channel)
     return order
+
+
+def _ensure_payable(order: Order) -> None:
+    """409 ``order_not_payable`` unless the (locked) order waits for its payment."""
+    if order.status != S.PENDING_PAYMENT:
+        raise ConflictError(
+            _("Order %(number)s is %(status)s and cannot be paid.")
+            % {"number": order.number, "status": OrderStatus(order.status).label},
+            code="order_not_payable",
+            details={"status": order.status},
+        )
 
 
 def _paid_total_refresh(order: Order) -> Decimal:

@@ -9,8 +9,9 @@ a signature-checking, deduplicating receiver (``omo.events.receiver``) listens i
   webhook subscription; one wake-up per partition, then the rate is N over the time until the receiver
   has every event (relayed: claimed, fanned out and marked published; then sent over HTTP, signed,
   and recorded as delivered). Ratio = outbox rate / raw Celery rate (goal: at least 0.7).
-- steady 500 events/s (``BENCH_OUTBOX_RATE``): a producer commits 5 events every 10 ms, each
-  commit waking the relay as the application does (one wake-up waiting per partition);
+- steady 500 events/s (``BENCH_OUTBOX_RATE``): ``BENCH_OUTBOX_PRODUCERS`` processes (2, as web workers)
+  take turns to commit 5 events, one commit every 10 ms in all, each commit waking the relay as the
+  application does (one wake-up waiting per partition);
   lag = the receiver's first good answer minus the event's ``created_at``. p50/p99 (goal: p99
   under 1 s), and whether every event arrived exactly once.
 """
@@ -34,6 +35,7 @@ LOG = Path(tempfile.gettempdir()) / "omo-bench-worker.log"
 N = int(os.environ.get("BENCH_OUTBOX_EVENTS", "20000"))
 RATE = int(os.environ.get("BENCH_OUTBOX_RATE", "500"))  # events/s of the steady run, in steps of 100
 STEADY_SECONDS = 20.0
+PRODUCERS = int(os.environ.get("BENCH_OUTBOX_PRODUCERS", "2"))  # processes sharing the steady rate
 
 
 def _receiver_main(conn) -> None:
@@ -185,41 +187,69 @@ def _outbox_throughput(channel, receiver, n: int) -> tuple[float, float]:
     return len(ids) / relayed, len(ids) / elapsed
 
 
-def _steady(channel, receiver, seconds: float) -> dict:
+def _producer_main(conn, channel_id: int, number: int, producers: int, seconds: float) -> None:
+    """One producer process (as one web worker of several): commits ``RATE // 100`` events every
+    ``producers`` x 10 ms, each commit waking the relay as the application does."""
+    import django
+
+    django.setup()
     from django.db import transaction
 
     from omo.events.services import event_emit
 
-    per_tick, tick = max(RATE // 100, 1), 0.01  # RATE events/s
-    ids: list[int] = []
+    per_tick, tick = max(RATE // 100, 1), 0.01 * producers
     created: dict[str, float] = {}
+    conn.recv()  # all producers start together
     started = time.perf_counter()
-    next_at = time.monotonic()
-    i = 0
+    next_at = time.monotonic() + tick * number / producers  # interleaved
+    i = number
     while time.perf_counter() - started < seconds:
-        with transaction.atomic():
-            for _ in range(per_tick):
-                e = event_emit(event_type="order.paid", aggregate_type="order", aggregate_id=f"S-{i % 2000}",
-                               channel=channel, payload={"n": i})  # fmt: skip
-                ids.append(e.pk)
-                created[str(e.pk)] = e.created_at.timestamp()
-                i += 1
-        next_at += tick
         pause = next_at - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    produced_in = time.perf_counter() - started
-    _wait(lambda: all(str(x) in receiver.snapshot()[0] for x in ids[-20:]), 60)
+        with transaction.atomic():
+            for _ in range(per_tick):
+                e = event_emit(event_type="order.paid", aggregate_type="order", aggregate_id=f"S-{i % 2000}",
+                               channel=channel_id, payload={"n": i})  # fmt: skip
+                created[str(e.pk)] = e.created_at.timestamp()
+                i += producers
+        next_at += tick
+    conn.send((created, time.perf_counter() - started))
+
+
+def _steady(channel, receiver, seconds: float) -> dict:
+    context = multiprocessing.get_context("spawn")
+    producers = PRODUCERS
+    pipes, procs = [], []
+    for number in range(producers):
+        parent, child = context.Pipe()
+        proc = context.Process(target=_producer_main, args=(child, channel.pk, number, producers, seconds))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    time.sleep(3)  # django.setup() in each
+    for pipe in pipes:
+        pipe.send("go")
+    created: dict[str, float] = {}
+    produced_in = 0.0
+    for pipe, proc in zip(pipes, procs, strict=True):
+        part, elapsed = pipe.recv()
+        created.update(part)
+        produced_in = max(produced_in, elapsed)
+        proc.join(10)
+    ids = sorted(created, key=int)
+    _wait(lambda: all(x in receiver.snapshot()[0] for x in ids[-20:]), 60)
     time.sleep(2)
     received_at, attempts = receiver.snapshot()
-    missing = [x for x in ids if str(x) not in received_at]
-    lags = sorted(received_at[str(x)] - created[str(x)] for x in ids if str(x) in received_at)
+    missing = [x for x in ids if x not in received_at]
+    lags = sorted(received_at[x] - created[x] for x in ids if x in received_at)
     q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [0] * 99
     return {
         "events": len(ids),
         "rate": len(ids) / produced_in,
+        "producers": producers,
         "missing": len(missing),
-        "duplicates": sum(attempts[str(x)] - 1 for x in ids if attempts.get(str(x), 0) > 1),
+        "duplicates": sum(attempts[x] - 1 for x in ids if attempts.get(x, 0) > 1),
         "p50": q[49],
         "p99": q[98],
         "max": lags[-1] if lags else 0,
@@ -239,6 +269,7 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     queue = f"bench-outbox-{uuid.uuid4().hex[:6]}"
+    os.environ["CELERY_QUEUE"] = queue  # the producer processes send their wake-ups there too
     app.conf.task_default_queue = queue
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     cores = os.cpu_count() or 2
@@ -272,7 +303,7 @@ def run(url: str, *, n: int = N, seconds: float = STEADY_SECONDS) -> None:
     print(f"| **ratio end to end / raw Celery** (goal >= 0.7) | **{delivered / raw:.2f}** |")
     print(f"| ratio relayed / raw Celery | {relayed / raw:.2f} |")
     print(f"| steady load: events produced (asked {RATE}/s) | {steady['events']:,} at {steady['rate']:,.0f}/s "
-          f"for {seconds:.0f} s |")  # fmt: skip
+          f"for {seconds:.0f} s, {steady['producers']} producer processes |")  # fmt: skip
     print(f"| steady load: lag p50 / p99 / max (goal p99 < 1 s) | {steady['p50'] * 1000:,.0f} / "
           f"{steady['p99'] * 1000:,.0f} / {steady['max'] * 1000:,.0f} ms |")  # fmt: skip
     print(f"| steady load: missing / sent twice | {steady['missing']} / {steady['duplicates']} |")

@@ -90,7 +90,8 @@ INSTALLED_APPS = [
     "orders",
     "pos",
     "attribution",
-    # Top: the demo brand, which uses everything.
+    # Top: the cross-app HQ dashboard (reads every app) and the demo brand, which uses everything.
+    "omo.dashboard",
     "omo.demo",
 ]
 
@@ -243,6 +244,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attribution.tasks.settlement_build_last_month",
         "schedule": crontab(hour=2, minute=30),
     },
+    # HQ dashboard: yesterday (and any day missed) rolled up after the day's last orders
+    "dashboard-rollup": {"task": "omo.dashboard.tasks.rollup_catch_up", "schedule": crontab(hour=1, minute=30)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

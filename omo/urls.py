@@ -14,6 +14,7 @@ api_v1 = [
     path("orders/", include("orders.api.urls")),
     path("attribution/", include("attribution.api.urls")),
     path("events/", include("omo.events.api.urls")),
+    path("dashboard/", include("omo.dashboard.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("pos/", include("pos.urls")),
+    path("dashboard/", include("omo.dashboard.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

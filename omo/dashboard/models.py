@@ -1,0 +1,139 @@
+"""What the HQ dashboard keeps of its own: traffic counts (door counters, web and app sessions) and the
+daily rollups a Celery job refreshes from orders, so a year of figures is read from a few thousand rows
+instead of a million orders. A day that is not rolled up yet (today, or while the job was down) is
+computed live from the orders by the same query (``omo.dashboard.rollups``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 16, "decimal_places": 2}
+
+
+class TrafficCount(models.Model):
+    """Visitors: a store's door counter for one hour, or a web/app channel's sessions for one day.
+    Sent again for the same store and hour (or channel and day), the count is replaced, not added."""
+
+    class Source(models.TextChoices):
+        API = "api", _("API")
+        CSV = "csv", _("CSV upload")
+        ADMIN = "admin", _("Entered by hand")
+
+    store = models.ForeignKey(
+        "org.Location", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    day = models.DateField(_("day"))
+    hour = models.PositiveSmallIntegerField(_("hour"), null=True, blank=True, help_text=_("0-23; stores only."))
+    visits = models.PositiveIntegerField(_("visitors"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("traffic count")
+        verbose_name_plural = _("traffic counts")
+        ordering = ["-day", "store_id", "hour"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(store__isnull=False, channel__isnull=True, hour__isnull=False, hour__lte=23))
+                | Q(store__isnull=True, channel__isnull=False, hour__isnull=True),
+                name="traffic_store_hour_or_channel_day",
+            ),
+            models.UniqueConstraint(fields=["store", "day", "hour"], name="traffic_store_hour_once"),
+            # NULLs are distinct: a store's rows never clash on the channel's key, nor the reverse
+            models.UniqueConstraint(fields=["channel", "day"], name="traffic_channel_day_once"),
+        ]
+        indexes = [models.Index(fields=["day"], name="traffic_day")]
+
+    def __str__(self) -> str:
+        where = self.store or self.channel
+        return f"{where} {self.day}" + (f" {self.hour:02d}:00" if self.hour is not None else "")
+
+
+class RolledUpDay(models.Model):
+    """A day whose rollup rows are complete; any other day is computed live."""
+
+    day = models.DateField(_("day"), primary_key=True)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("rolled-up day")
+        verbose_name_plural = _("rolled-up days")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class SalesDay(models.Model):
+    """Orders paid on a day, and refunds made on it, by channel and store (store empty: shipped online
+    orders). Refunds count against the order's own channel and store."""
+
+    day = models.DateField(_("day"))
+    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    store = models.ForeignKey(
+        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    orders = models.IntegerField(default=0)
+    member_orders = models.IntegerField(default=0)
+    units = models.IntegerField(default=0)
+    sales = models.DecimalField(default=0, **MONEY)  # paid for the goods, tax included, without shipping
+    discounts = models.DecimalField(default=0, **MONEY)
+    cost = models.DecimalField(default=0, **MONEY)  # of the lines whose cost is known
+    costed_sales = models.DecimalField(default=0, **MONEY)  # the sales of those lines
+    returns = models.IntegerField(default=0)
+    refunds = models.DecimalField(default=0, **MONEY)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("sales day")
+        verbose_name_plural = _("sales days")
+        indexes = [models.Index(fields=["day", "store"], name="salesday_day_store")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id}/{self.store_id}"
+
+
+class ProductDay(models.Model):
+    """Units and sales of one variant on a day, by channel and store."""
+
+    day = models.DateField()
+    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    store = models.ForeignKey(
+        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    category = models.ForeignKey(
+        "catalog.Category", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    units = models.IntegerField(default=0)
+    sales = models.DecimalField(default=0, **MONEY)
+    cost = models.DecimalField(null=True, **MONEY)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("product sales day")
+        verbose_name_plural = _("product sales days")
+        indexes = [
+            models.Index(fields=["day", "store"], name="productday_day_store"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.variant_id}"

@@ -1,0 +1,177 @@
+"""The daily rollups' one definition, used both to fill the rollup tables (``services.rollup_refresh``)
+and to compute live the days not rolled up yet (today, or days the job missed), so the two can never
+disagree. Each ``*_live`` function returns plain dicts at the rollup's own grain (day, channel, store
+[, variant]); ``sales_rows`` and ``product_rows`` merge rolled-up and live days for a selector."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
+from django.db.models.functions import TruncDate
+
+from omo.dashboard.filters import Filters, day_start
+from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay
+from orders.models import Order, OrderLine, Refund, Return
+
+ZERO = Decimal("0.00")
+SALES_METRICS = (
+    "orders", "member_orders", "units", "sales", "discounts", "cost", "costed_sales", "returns", "refunds",
+)  # fmt: skip
+PRODUCT_METRICS = ("units", "sales", "cost")
+MONEY_FIELD = DecimalField(max_digits=16, decimal_places=2)
+
+
+def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days [(first, last), ...]."""
+    runs: list[list[date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(a, b) for a, b in runs]
+
+
+def _in_days(path: str, first: date, last: date) -> Q:
+    return Q(**{f"{path}__gte": day_start(first), f"{path}__lt": day_start(last + timedelta(days=1))})
+
+
+def sales_live(first: date, last: date) -> list[dict]:
+    """``SalesDay`` rows for [first, last], computed from the orders: four grouped queries."""
+    rows: dict[tuple, dict] = defaultdict(lambda: {m: 0 for m in SALES_METRICS})
+    paid = Order.objects.filter(_in_days("paid_at", first, last))
+    for row in paid.values(day=TruncDate("paid_at"), ch=F("channel_id"), st=F("store_id")).annotate(
+        n=Count("id"),
+        n_member=Count("id", filter=Q(member__isnull=False)),
+        goods=Sum(F("total") - F("shipping_fee"), output_field=MONEY_FIELD),
+        off=Sum("discount_total"),
+    ):
+        r = rows[(row["day"], row["ch"], row["st"])]
+        r.update(orders=row["n"], member_orders=row["n_member"], sales=row["goods"], discounts=row["off"])
+    lines = OrderLine.objects.filter(_in_days("order__paid_at", first, last))
+    unit_cost = F("variant__cost__average_cost")
+    for row in lines.values(
+        day=TruncDate("order__paid_at"), ch=F("order__channel_id"), st=F("order__store_id")
+    ).annotate(
+        qty=Sum("quantity"),
+        cost_sum=Sum(F("quantity") * unit_cost, output_field=MONEY_FIELD),
+        costed=Sum(Case(When(variant__cost__isnull=False, then=F("net")), default=None, output_field=MONEY_FIELD)),
+    ):
+        r = rows[(row["day"], row["ch"], row["st"])]
+        r.update(units=row["qty"], cost=row["cost_sum"] or ZERO, costed_sales=row["costed"] or ZERO)
+    for row in (
+        Refund.objects.filter(_in_days("created_at", first, last))
+        .values(day=TruncDate("created_at"), ch=F("order__channel_id"), st=F("order__store_id"))
+        .annotate(amount=Sum("amount"))
+    ):
+        rows[(row["day"], row["ch"], row["st"])]["refunds"] = row["amount"]
+    for row in (
+        Return.objects.filter(_in_days("created_at", first, last))
+        .values(day=TruncDate("created_at"), ch=F("order__channel_id"), st=F("order__store_id"))
+        .annotate(n=Count("id"))
+    ):
+        rows[(row["day"], row["ch"], row["st"])]["returns"] = row["n"]
+    out = []
+    for (day, channel_id, store_id), metrics in rows.items():
+        metrics = {k: (_money(v) if k in ("sales", "discounts", "cost", "costed_sales", "refunds") else v)
+                   for k, v in metrics.items()}  # fmt: skip
+        out.append({"day": day, "channel_id": channel_id, "store_id": store_id, **metrics})
+    return out
+
+
+def product_query(first: date, last: date):
+    """The grouped query behind ``ProductDay`` for [first, last] (the rollup inserts it as it is)."""
+    lines = OrderLine.objects.filter(_in_days("order__paid_at", first, last))
+    return lines.values(
+        "variant_id",
+        day=TruncDate("order__paid_at"),
+        ch=F("order__channel_id"),
+        st=F("order__store_id"),
+        cat=F("variant__product__category_id"),
+    ).annotate(
+        qty=Sum("quantity"),
+        amount=Sum("net"),
+        cost_sum=Sum(F("quantity") * F("variant__cost__average_cost"), output_field=MONEY_FIELD),
+    )
+
+
+def product_live(first: date, last: date) -> list[dict]:
+    """``ProductDay`` rows for [first, last], computed from the order lines: one grouped query."""
+    return [
+        {
+            "day": row["day"],
+            "channel_id": row["ch"],
+            "store_id": row["st"],
+            "variant_id": row["variant_id"],
+            "category_id": row["cat"],
+            "units": row["qty"],
+            "sales": _money(row["amount"]),
+            "cost": None if row["cost_sum"] is None else _money(row["cost_sum"]),
+        }
+        for row in product_query(first, last)
+    ]
+
+
+def _money(value) -> Decimal:
+    return (Decimal(value) if value is not None else ZERO).quantize(Decimal("0.01"))
+
+
+def live_days(filters: Filters) -> list[date]:
+    """The days of ``filters`` not rolled up yet (today, always; others while the job has not run)."""
+    done = set(RolledUpDay.objects.filter(day__range=(filters.start, filters.end)).values_list("day", flat=True))
+    return [day for day in filters.day_list() if day not in done]
+
+
+def _scoped(rows: Iterable[dict], filters: Filters) -> list[dict]:
+    return [
+        r
+        for r in rows
+        if (filters.store_ids is None or r["store_id"] in filters.store_ids)
+        and (filters.channel_ids is None or r["channel_id"] in filters.channel_ids)
+    ]
+
+
+def _scope_q(filters: Filters) -> Q:
+    q = Q(day__range=(filters.start, filters.end))
+    if filters.store_ids is not None:
+        q &= Q(store_id__in=filters.store_ids)
+    if filters.channel_ids is not None:
+        q &= Q(channel_id__in=filters.channel_ids)
+    return q
+
+
+def _merge(rolled: Iterable[dict], live: Iterable[dict], dims: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
+    merged: dict[tuple, dict] = {}
+    for row in list(rolled) + list(live):
+        key = tuple(row[d] for d in dims)
+        into = merged.setdefault(key, {**{d: row[d] for d in dims}, **{m: None for m in metrics}})
+        for m in metrics:
+            if row[m] is not None:
+                into[m] = row[m] if into[m] is None else into[m] + row[m]
+    return list(merged.values())
+
+
+def sales_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
+    """``SalesDay`` metrics summed by ``dims`` (of day, channel_id, store_id) over the filters: rolled-up
+    days from the rollup table (one grouped query), the others computed live."""
+    rolled = SalesDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in SALES_METRICS})
+    live = [r for first, last in _ranges(live_days(filters)) for r in _scoped(sales_live(first, last), filters)]
+    rows = _merge(rolled, live, dims, SALES_METRICS)
+    for row in rows:
+        for m in SALES_METRICS:
+            row[m] = (
+                row[m] if row[m] is not None else (0 if m in ("orders", "member_orders", "units", "returns") else ZERO)
+            )
+    return rows
+
+
+def product_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
+    """``ProductDay`` metrics summed by ``dims`` (of day, channel_id, store_id, variant_id,
+    category_id); ``cost`` stays None where no line had a known cost."""
+    rolled = ProductDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in PRODUCT_METRICS})
+    live = [r for first, last in _ranges(live_days(filters)) for r in _scoped(product_live(first, last), filters)]
+    return _merge(rolled, live, dims, PRODUCT_METRICS)

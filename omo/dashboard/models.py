@@ -137,3 +137,41 @@ class ProductDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.variant_id}"
+
+
+class MemberSegmentMonth(models.Model):
+    """Members who bought in a month by OMO segment (store only, online only, both), for every store
+    (``store`` empty) and for each store's own members (registered there or bought there that month)."""
+
+    month = models.DateField()  # the 1st
+    store = models.ForeignKey(
+        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    segment = models.CharField(max_length=12)
+    members = models.IntegerField()
+    purchases = models.IntegerField()
+    spend = models.DecimalField(**MONEY)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("member segment month")
+        verbose_name_plural = _("member segment months")
+        indexes = [models.Index(fields=["month", "store"], name="segmonth_month_store")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.store_id} {self.segment}"
+
+
+class RolledUpMonth(models.Model):
+    """A month whose ``MemberSegmentMonth`` rows are complete."""
+
+    month = models.DateField(primary_key=True)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("rolled-up month")
+        verbose_name_plural = _("rolled-up months")
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}"

@@ -16,7 +16,14 @@ from django.utils.translation import gettext as _
 from omo.core.errors import ApplicationError
 from omo.core.locks import advisory_lease
 from omo.dashboard import rollups
-from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay, TrafficCount
+from omo.dashboard.models import (
+    MemberSegmentMonth,
+    ProductDay,
+    RolledUpDay,
+    RolledUpMonth,
+    SalesDay,
+    TrafficCount,
+)
 from omo.org.access import ALL_STORES, store_ids_for
 from omo.org.models import Location, SalesChannel
 
@@ -83,7 +90,44 @@ def rollup_catch_up() -> int:
             for i in range((yesterday - first).days + 1)
             if (first + timedelta(days=i)) not in done or first + timedelta(days=i) >= redo_from
         ]
-        return sum(rollup_refresh(first=a, last=b) for a, b in rollups._ranges(missing))
+        days = sum(rollup_refresh(first=a, last=b) for a, b in rollups._ranges(missing))
+        last_complete = timezone.localdate().replace(day=1) - relativedelta(months=1)
+        months_done = set(RolledUpMonth.objects.values_list("month", flat=True))
+        month, wanted = first.replace(day=1), []
+        while month <= last_complete:
+            # months not rolled up yet, and the last two again (returns keep coming in after a month ends)
+            if month not in months_done or month >= last_complete - relativedelta(months=1):
+                wanted.append(month)
+            month += relativedelta(months=1)
+        rollup_refresh_months(wanted)
+        return days
+
+
+def rollup_refresh_months(months: list[date]) -> int:
+    """Rebuilds ``MemberSegmentMonth`` for complete months: every store together, then each store's own
+    members; a month per transaction."""
+    from omo.dashboard.segments import segment_figures
+
+    stores = list(Location.objects.filter(kind=Location.Kind.STORE).values_list("pk", flat=True))
+    for month in months:
+        if month.replace(day=1) + relativedelta(months=1) > timezone.localdate():
+            continue  # not complete: computed live
+        start, until = rollups.day_start(month), rollups.day_start(month + relativedelta(months=1))
+        rows = []
+        for store in [None, *stores]:
+            figures = segment_figures(start, until, None if store is None else {store})
+            rows += [
+                MemberSegmentMonth(
+                    month=month, store_id=store, segment=seg, members=f["members"], purchases=f["purchases"],
+                    spend=f["spend"],
+                )
+                for seg, f in figures.items()
+            ]  # fmt: skip
+        with transaction.atomic():
+            MemberSegmentMonth.objects.filter(month=month).delete()
+            MemberSegmentMonth.objects.bulk_create(rows, batch_size=2000)
+            RolledUpMonth.objects.update_or_create(month=month, defaults={"refreshed_at": timezone.now()})
+    return len(months)
 
 
 # --- traffic ----------------------------------------------------------------------------------------

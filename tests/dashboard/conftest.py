@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from members.models import Purchase
 from omo.dashboard.filters import Filters
 from orders import services
 from orders.models import Order, Refund, Return
@@ -26,6 +27,7 @@ def move_order(order: Order, day: date, hour: int = 12) -> Order:
     """Puts a paid order (and its status rows) on ``day``: the dashboard counts sales by the paid day."""
     when = at(day, hour)
     Order.objects.filter(pk=order.pk).update(placed_at=when, paid_at=when)
+    Purchase.objects.filter(reference=order.number).update(paid_at=when)
     order.refresh_from_db()
     return order
 

@@ -105,7 +105,7 @@ def moves(filters: Filters, compare: Filters) -> Figure:
     return Figure(
         "moves",
         _("How members moved between segments"),
-        [Column("then", _("Then \u2192 now")), *[Column(b, labels[b], "int") for b in order],
+        [Column("then", _("Then → now")), *[Column(b, labels[b], "int") for b in order],
          Column("total", _("Total"), "int")],
         rows,
         chart={"type": "bar", "x": "then", "series": order, "stacked": True, "horizontal": True},

@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 from django import template
-from django.utils.formats import number_format
 
 register = template.Library()
 
@@ -12,13 +11,13 @@ def fmt(value, kind="text"):
     if value is None or value == "":
         return "—"
     if kind == "pct":
-        return f"{number_format(Decimal(value) * 100, 1, force_grouping=True)}%"
+        return f"{Decimal(value) * 100:,.1f}%"
     if kind == "money":
-        return number_format(Decimal(value), 2, force_grouping=True)
+        return f"{Decimal(value):,.2f}"
     if kind == "int":
-        return number_format(int(value), 0, force_grouping=True)
+        return f"{int(value):,}"
     if kind == "num":
-        return number_format(Decimal(value), 1, force_grouping=True)
+        return f"{Decimal(value):,.2f}"
     if kind == "date":
         return value.isoformat() if hasattr(value, "isoformat") else value
     return value
@@ -33,5 +32,4 @@ def cell(row, key):
 def signed_pct(value):
     if value is None:
         return ""
-    sign = "+" if value > 0 else ""
-    return f"{sign}{number_format(Decimal(value) * 100, 1, force_grouping=True)}%"
+    return f"{Decimal(value) * 100:+,.1f}%"

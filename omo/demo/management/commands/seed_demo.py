@@ -27,7 +27,8 @@ class Command(BaseCommand):
             return
         base = base_url.rstrip("/")
         self.stdout.write(f"""
-  HQ dashboard (admin):  {base}/admin/
+  HQ dashboard:          {base}/dashboard/
+  Admin (HQ):            {base}/admin/
   Store POS (clerks):    {base}/pos/
   REST API docs:         {base}/api/docs/
   Health:                {base}/healthz

@@ -19,7 +19,8 @@ from members import selectors as member_selectors
 from members.models import Member, Purchase, WalletCoupon, WishlistItem
 from members.services import available_points
 from omo.core.errors import ApplicationError, NotFoundError
-from omo.org.access import get_scoped
+from omo.org.access import get_scoped, roles_of
+from omo.org.roles import Role
 from omo.org.selectors import pos_channel
 from orders import pricing
 from orders import services as orders
@@ -106,7 +107,10 @@ def _panel(request, register, cart, error: str = "", status: int = 200, member_c
 
 @login_required
 def home(request):
-    return render(request, "pos/home.html", {"registers": selectors.register_list(user=request.user)})
+    is_manager = Role.STORE_MANAGER in roles_of(request.user)
+    return render(
+        request, "pos/home.html", {"registers": selectors.register_list(user=request.user), "is_manager": is_manager}
+    )
 
 
 def _page(request, register, cart, error: str = "", status: int = 200):

@@ -113,8 +113,11 @@ def _export(value, kind: str):
 
 
 def plain_value(value):
-    """A cell for JSON: dates as ISO strings, the rest as they are (ratios stay ratios)."""
-    return value.isoformat() if isinstance(value, date) else value
+    """A cell for JSON: dates as ISO strings, decimals (money, ratios) as exact strings like the rest of
+    the API, never floats."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def ratio(part, whole) -> Decimal | None:

@@ -109,6 +109,7 @@ def rollup_refresh_months(months: list[date]) -> int:
     from omo.dashboard.segments import segment_figures
 
     stores = list(Location.objects.filter(kind=Location.Kind.STORE).values_list("pk", flat=True))
+    done = 0
     for month in months:
         if month.replace(day=1) + relativedelta(months=1) > timezone.localdate():
             continue  # not complete: computed live
@@ -127,7 +128,8 @@ def rollup_refresh_months(months: list[date]) -> int:
             MemberSegmentMonth.objects.filter(month=month).delete()
             MemberSegmentMonth.objects.bulk_create(rows, batch_size=2000)
             RolledUpMonth.objects.update_or_create(month=month, defaults={"refreshed_at": timezone.now()})
-    return len(months)
+        done += 1
+    return done
 
 
 # --- traffic ----------------------------------------------------------------------------------------

@@ -132,7 +132,13 @@ class DashboardPageApi(APIView):
                 "key": built.key,
                 "title": str(built.title),
                 "kpis": [
-                    {"label": str(k.label), "kind": k.kind, "value": k.value, "compare": k.compare, "change": k.change}
+                    {
+                        "label": str(k.label),
+                        "kind": k.kind,
+                        "value": plain_value(k.value),
+                        "compare": plain_value(k.compare),
+                        "change": plain_value(k.change),
+                    }
                     for k in built.kpis
                 ],
                 "figures": [

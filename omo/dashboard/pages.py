@@ -17,5 +17,8 @@ PAGE_KEYS = [key for key, _title, _module in PAGES]
 
 
 def build(key: str, filters):
+    from omo.dashboard.rollups import live_cache
+
     module = dict((k, m) for k, _t, m in PAGES)[key]
-    return import_string(f"{module}.page")(filters)
+    with live_cache():
+        return import_string(f"{module}.page")(filters)

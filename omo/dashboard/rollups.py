@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -116,14 +118,42 @@ def product_live(first: date, last: date) -> list[dict]:
     ]
 
 
+_live_cache: ContextVar[dict | None] = ContextVar("dashboard_live_cache", default=None)
+
+
+@contextmanager
+def live_cache():
+    """Within the block, live days are computed once however many figures ask (a page's figures all
+    read the same today)."""
+    token = _live_cache.set({})
+    try:
+        yield
+    finally:
+        _live_cache.reset(token)
+
+
+def _cached(function, first: date, last: date) -> list[dict]:
+    cache = _live_cache.get()
+    if cache is None:
+        return function(first, last)
+    key = (function.__name__, first, last)
+    if key not in cache:
+        cache[key] = function(first, last)
+    return cache[key]
+
+
 def _money(value) -> Decimal:
     return (Decimal(value) if value is not None else ZERO).quantize(Decimal("0.01"))
 
 
 def live_days(filters: Filters) -> list[date]:
     """The days of ``filters`` not rolled up yet (today, always; others while the job has not run)."""
-    done = set(RolledUpDay.objects.filter(day__range=(filters.start, filters.end)).values_list("day", flat=True))
-    return [day for day in filters.day_list() if day not in done]
+    return _cached(_live_days, filters.start, filters.end)
+
+
+def _live_days(start: date, end: date) -> list[date]:
+    done = set(RolledUpDay.objects.filter(day__range=(start, end)).values_list("day", flat=True))
+    return [start + timedelta(days=i) for i in range((end - start).days + 1) if start + timedelta(days=i) not in done]
 
 
 def _scoped(rows: Iterable[dict], filters: Filters) -> list[dict]:
@@ -159,7 +189,9 @@ def sales_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
     """``SalesDay`` metrics summed by ``dims`` (of day, channel_id, store_id) over the filters: rolled-up
     days from the rollup table (one grouped query), the others computed live."""
     rolled = SalesDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in SALES_METRICS})
-    live = [r for first, last in _ranges(live_days(filters)) for r in _scoped(sales_live(first, last), filters)]
+    live = [
+        r for first, last in _ranges(live_days(filters)) for r in _scoped(_cached(sales_live, first, last), filters)
+    ]
     rows = _merge(rolled, live, dims, SALES_METRICS)
     for row in rows:
         for m in SALES_METRICS:
@@ -173,5 +205,7 @@ def product_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
     """``ProductDay`` metrics summed by ``dims`` (of day, channel_id, store_id, variant_id,
     category_id); ``cost`` stays None where no line had a known cost."""
     rolled = ProductDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in PRODUCT_METRICS})
-    live = [r for first, last in _ranges(live_days(filters)) for r in _scoped(product_live(first, last), filters)]
+    live = [
+        r for first, last in _ranges(live_days(filters)) for r in _scoped(_cached(product_live, first, last), filters)
+    ]
     return _merge(rolled, live, dims, PRODUCT_METRICS)

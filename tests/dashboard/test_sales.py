@@ -20,6 +20,7 @@ from tests.dashboard.conftest import TODAY, counter_sale, move_return, period, w
 from tests.factories import make_staff
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
+NUM_QUERIES = 27  # whatever the number of orders, days or products
 
 
 @pytest.fixture
@@ -176,3 +177,18 @@ def test_bad_filters_are_named(client, hq_admin):
     response = get(client, hq_admin, "/dashboard/sales/", **{"from": "2026-13-01", "compare": "yesterday"})
     assert response.status_code == 400
     assert set(response.context["problems"]) == {"from", "compare"}
+
+
+def test_the_page_takes_a_fixed_number_of_queries(week, shop, django_assert_num_queries):
+    from omo.dashboard import pages
+
+    dashboard.rollup_catch_up()
+    web_order(shop, [("CAP-M", 2)], day=TODAY)
+    filters = period(D1, TODAY)
+    with django_assert_num_queries(NUM_QUERIES):
+        pages.build("sales", filters)
+    for n in range(5):  # more orders, more products: the same queries
+        web_order(shop, [("TEE-M", 1 + n % 2)], day=D2)
+    dashboard.rollup_refresh(first=D2, last=D2)
+    with django_assert_num_queries(NUM_QUERIES):
+        pages.build("sales", filters)

@@ -146,7 +146,11 @@ class PointsLot(models.Model):
         verbose_name = _("points lot")
         verbose_name_plural = _("points lots")
         ordering = ["expires_on", "id"]
-        indexes = [models.Index(fields=["member", "expires_on"], condition=Q(remaining__gt=0), name="points_lot_open")]
+        indexes = [
+            models.Index(fields=["member", "expires_on"], condition=Q(remaining__gt=0), name="points_lot_open"),
+            # what expires next, for the dashboard's points liability
+            models.Index(fields=["expires_on"], condition=Q(remaining__gt=0), name="points_lot_open_expiry"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(earned__gt=0), name="points_lot_earned_positive"),
             models.CheckConstraint(
@@ -189,6 +193,7 @@ class PointsEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "id"], name="points_entry_member"),
             models.Index(fields=["reference"], name="points_entry_reference"),
+            models.Index(fields=["created_at"], name="points_entry_created"),  # the dashboard's periods
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="points_entry_not_zero"),
@@ -331,6 +336,7 @@ class WalletCoupon(models.Model):
         verbose_name = _("wallet coupon")
         verbose_name_plural = _("wallet coupons")
         constraints = [models.UniqueConstraint(fields=["member", "coupon"], name="wallet_coupon_unique")]
+        indexes = [models.Index(fields=["collected_at"], name="wallet_coupon_collected")]
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.coupon_id}"
@@ -365,6 +371,7 @@ class CouponRedemption(models.Model):
         verbose_name = _("coupon redemption")
         verbose_name_plural = _("coupon redemptions")
         ordering = ["-id"]
+        indexes = [models.Index(fields=["redeemed_at"], name="coupon_redemption_at")]
 
     def __str__(self) -> str:
         return f"{self.coupon_id} on {self.reference}"
@@ -643,7 +650,10 @@ class Purchase(models.Model):
         verbose_name = _("purchase")
         verbose_name_plural = _("purchases")
         ordering = ["-paid_at"]
-        indexes = [models.Index(fields=["member", "paid_at"], name="purchase_member_paid")]
+        indexes = [
+            models.Index(fields=["member", "paid_at"], name="purchase_member_paid"),
+            models.Index(fields=["paid_at"], name="purchase_paid_at"),  # the dashboard's OMO segments
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
             models.CheckConstraint(

@@ -167,6 +167,7 @@ class Order(models.Model):
             models.Index(fields=["member", "placed_at"], name="order_member_placed"),
             models.Index(fields=["store", "status"], name="order_store_status"),
             models.Index(fields=["status", "pay_by"], name="order_unpaid_due", condition=Q(status="pending_payment")),
+            models.Index(fields=["paid_at"], name="order_paid_at"),  # the dashboard counts sales by paid day
         ]
         constraints = [
             models.CheckConstraint(
@@ -445,6 +446,7 @@ class Return(models.Model):
         verbose_name = _("return")
         verbose_name_plural = _("returns")
         ordering = ["-id"]
+        indexes = [models.Index(fields=["created_at"], name="return_created")]
 
     def __str__(self) -> str:
         return self.number
@@ -503,6 +505,7 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-id"]
+        indexes = [models.Index(fields=["created_at"], name="refund_created")]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
 
     def __str__(self) -> str:

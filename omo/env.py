@@ -124,7 +124,13 @@ def database_config(environ: Mapping[str, str], *, base_dir: Path) -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"DATABASE_URL={shown!r} names no database. Example: {DATABASE_EXAMPLE}.")
     if config["ENGINE"] == "django.db.backends.postgresql":
-        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int(environ, "DB_CONNECT_TIMEOUT", 5))
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", env_int(environ, "DB_CONNECT_TIMEOUT", 5))
+        # Session settings: JIT compiling costs a dashboard query just over its threshold about a second
+        # and saves nothing on short OLTP statements
+        session = env_str(environ, "DB_SESSION_OPTIONS", "-c jit=off")
+        if session:
+            options.setdefault("options", session)
     return config
 
 

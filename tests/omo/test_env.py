@@ -31,6 +31,7 @@ def test_postgres_url_is_parsed_with_pooling_and_timeouts():
     assert config["CONN_MAX_AGE"] == 30
     assert config["CONN_HEALTH_CHECKS"] is True
     assert config["OPTIONS"]["connect_timeout"] == 5
+    assert config["OPTIONS"]["options"] == "-c jit=off"
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,8 @@ def test_hq_sees_the_charts_and_a_store_manager_only_their_store(page, live_serv
     make_staff(Role.HQ_ADMIN, username="hq.viewer", password="demo-pass-2026")
     make_staff(Role.STORE_MANAGER, store=shop.store_b, username="b.manager", password="demo-pass-2026")
 
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     log_in(page, live_server, "hq.viewer")
     assert page.inner_text("h1") == "銷售"
     for key in ("by_day", "by_channel", "by_store", "top_products", "top_categories"):
@@ -91,6 +93,12 @@ def test_hq_sees_the_charts_and_a_store_manager_only_their_store(page, live_serv
     assert drawn(page, "segments") and drawn(page, "trend")
     assert "雙通路" in page.inner_text("#segments table")
     screenshot("dashboard-members")
+    for title in ("來客數 × 提袋率 × 客單價", "跨通路流動", "店員業績歸屬", "庫存健康度", "優惠券與點數"):
+        page.click(f"header nav >> text={title}")
+        page.wait_for_selector("body[data-charts-ready='1']")
+        assert page.inner_text("h1") == title
+        assert page.locator("section.figure").count() >= 3, title
+    assert errors == []
 
     page.context.clear_cookies()
     log_in(page, live_server, "b.manager")

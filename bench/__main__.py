@@ -1,6 +1,6 @@
 """Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
 
-NAME is reservations, availability, members, flash_sale, pos_sale, attribution or outbox.
+NAME is reservations, availability, members, flash_sale, pos_sale, attribution, outbox or dashboard.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -49,7 +49,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "which",
-        choices=["reservations", "availability", "members", "flash_sale", "pos_sale", "attribution", "outbox", "all"],
+        choices=[
+            "reservations",
+            "availability",
+            "members",
+            "flash_sale",
+            "pos_sale",
+            "attribution",
+            "outbox",
+            "dashboard",
+            "all",
+        ],
         nargs="?",
         default="all",
     )
@@ -106,6 +116,11 @@ def main() -> int:
         from bench import outbox
 
         outbox.run(url, seconds=args.seconds or outbox.STEADY_SECONDS)
+    if args.which in ("dashboard", "all"):
+        from bench import dashboard
+
+        # BENCH_DASHBOARD_ORDERS / _MEMBERS / _RUNS make it smaller while developing
+        dashboard.run()
     return 0
 
 

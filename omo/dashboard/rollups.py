@@ -185,10 +185,17 @@ def _merge(rolled: Iterable[dict], live: Iterable[dict], dims: tuple[str, ...], 
     return list(merged.values())
 
 
+def _rolled(model, filters: Filters, dims: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
+    """The rollup's metrics summed by ``dims`` in the database (no dims: one row of totals)."""
+    qs = model.objects.filter(_scope_q(filters))
+    sums = {m: Sum(m) for m in metrics}
+    return list(qs.values(*dims).annotate(**sums).order_by()) if dims else [qs.aggregate(**sums)]
+
+
 def sales_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
     """``SalesDay`` metrics summed by ``dims`` (of day, channel_id, store_id) over the filters: rolled-up
     days from the rollup table (one grouped query), the others computed live."""
-    rolled = SalesDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in SALES_METRICS})
+    rolled = _rolled(SalesDay, filters, dims, SALES_METRICS)
     live = [
         r for first, last in _ranges(live_days(filters)) for r in _scoped(_cached(sales_live, first, last), filters)
     ]

@@ -120,6 +120,11 @@ def plain_value(value):
     return str(value) if isinstance(value, Decimal) else value
 
 
+def cents(value) -> Decimal:
+    """Money to the cent; None (an empty sum) is 0.00."""
+    return (Decimal(value) if value is not None else Decimal(0)).quantize(Decimal("0.01"))
+
+
 def ratio(part, whole) -> Decimal | None:
     """part / whole to 4 places, None when whole is 0 or missing."""
     if not whole or part is None:

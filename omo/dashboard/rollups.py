@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
 from django.db.models.functions import TruncDate
 
+from omo.dashboard.figures import cents
 from omo.dashboard.filters import Filters, day_start
 from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay
 from orders.models import Order, OrderLine, Refund, Return
@@ -79,7 +80,7 @@ def sales_live(first: date, last: date) -> list[dict]:
         rows[(row["day"], row["ch"], row["st"])]["returns"] = row["n"]
     out = []
     for (day, channel_id, store_id), metrics in rows.items():
-        metrics = {k: (_money(v) if k in ("sales", "discounts", "cost", "costed_sales", "refunds") else v)
+        metrics = {k: (cents(v) if k in ("sales", "discounts", "cost", "costed_sales", "refunds") else v)
                    for k, v in metrics.items()}  # fmt: skip
         out.append({"day": day, "channel_id": channel_id, "store_id": store_id, **metrics})
     return out
@@ -111,8 +112,8 @@ def product_live(first: date, last: date) -> list[dict]:
             "variant_id": row["variant_id"],
             "category_id": row["cat"],
             "units": row["qty"],
-            "sales": _money(row["amount"]),
-            "cost": None if row["cost_sum"] is None else _money(row["cost_sum"]),
+            "sales": cents(row["amount"]),
+            "cost": None if row["cost_sum"] is None else cents(row["cost_sum"]),
         }
         for row in product_query(first, last)
     ]
@@ -140,10 +141,6 @@ def _cached(function, first: date, last: date) -> list[dict]:
     if key not in cache:
         cache[key] = function(first, last)
     return cache[key]
-
-
-def _money(value) -> Decimal:
-    return (Decimal(value) if value is not None else ZERO).quantize(Decimal("0.01"))
 
 
 def live_days(filters: Filters) -> list[date]:

@@ -7,13 +7,11 @@ keeps the orders of that channel (for returns and coupons: see each figure's not
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db.models import Case, CharField, Count, F, FilteredRelation, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from members.models import CouponRedemption
-from omo.dashboard.figures import Column, Figure, Kpi, Page, ratio
+from omo.dashboard.figures import Column, Figure, Kpi, Page, cents, ratio
 from omo.dashboard.filters import Filters
 from omo.dashboard.rollups import MONEY_FIELD, ZERO
 from omo.dashboard.selectors.common import store_names
@@ -34,10 +32,6 @@ def _between(path: str, filters: Filters) -> Q:
 
 def _in(path: str, ids) -> Q:
     return Q() if ids is None else Q(**{f"{path}__in": ids})
-
-
-def _money(value) -> Decimal:
-    return (value if value is not None else ZERO).quantize(Decimal("0.01"))
 
 
 # --- the rows of each figure, by store --------------------------------------------------------------
@@ -65,7 +59,7 @@ def pickup_rows(filters: Filters) -> dict[int, dict]:
         )
         .order_by()
     )
-    return {r["store_id"]: {**r, "sales": _money(r["sales"])} for r in rows}
+    return {r["store_id"]: {**r, "sales": cents(r["sales"])} for r in rows}
 
 
 def ship_rows(filters: Filters) -> dict[int, dict]:
@@ -132,7 +126,7 @@ def endless_rows(filters: Filters) -> dict[int, dict]:
         )
         .order_by()
     )
-    return {r["store_id"]: {**r, "sales": _money(r["sales"])} for r in rows}
+    return {r["store_id"]: {**r, "sales": cents(r["sales"])} for r in rows}
 
 
 def return_rows(filters: Filters) -> dict[int, dict]:
@@ -160,7 +154,7 @@ def return_rows(filters: Filters) -> dict[int, dict]:
         )
         .order_by()
     )
-    return {r["store_id"]: {**r, "amount": _money(r["amount"])} for r in rows}
+    return {r["store_id"]: {**r, "amount": cents(r["amount"])} for r in rows}
 
 
 def _where(kind_path: str, store_path: str | None = None):
@@ -199,7 +193,7 @@ def coupon_rows(filters: Filters) -> list[dict]:
     rows = qs.values("collected", "redeemed", "store_id", "collect_store").annotate(
         n=Count("id"), discount=Sum("discount")
     )
-    return [{**r, "collected": r["collected"] or "none", "discount": _money(r["discount"])} for r in rows.order_by()]
+    return [{**r, "collected": r["collected"] or "none", "discount": cents(r["discount"])} for r in rows.order_by()]
 
 
 # --- totals and the page ---------------------------------------------------------------------------------

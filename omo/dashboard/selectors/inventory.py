@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import Product, Variant
 from inventory.models import LotStock, MovementKind, StockLevel, StockMovement, Transfer, TransferLine
-from omo.dashboard.figures import Column, Figure, Kpi, Page, ratio
+from omo.dashboard.figures import Column, Figure, Kpi, Page, cents, ratio
 from omo.dashboard.filters import Filters, day_start
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import Location
@@ -47,10 +47,6 @@ def bucket_labels() -> dict[str, str]:
         "d91": _("Over 90 days"),
         "none": _("No sales"),
     }
-
-
-def _money(value) -> Decimal:
-    return ZERO if value is None else Decimal(value).quantize(CENT)
 
 
 def _at(filters: Filters, field: str = "location_id") -> Q:
@@ -314,7 +310,7 @@ def in_transit(filters: Filters, names: dict) -> tuple[Figure, dict]:
         rows.append({
             "code": f"TR-{t['id']:06d}", "origin": names.get(t["origin_id"], ""),
             "destination": names.get(t["destination_id"], ""), "kind": str(Transfer.Kind(t["kind"]).label),
-            "lines": t["lines_n"], "units": t["units"] or 0, "value": _money(t["value"]), "shipped": day,
+            "lines": t["lines_n"], "units": t["units"] or 0, "value": cents(t["value"]), "shipped": day,
             "age": (filters.today - day).days if day else None,
         })  # fmt: skip
     line_cost = F("quantity_shipped") * F("variant__cost__average_cost")
@@ -330,7 +326,7 @@ def in_transit(filters: Filters, names: dict) -> tuple[Figure, dict]:
         "code": _("Total (%(n)d transfers)") % {"n": sums["transfers"]},
         "lines": sums["lines"],
         "units": sums["units"] or 0,
-        "value": _money(sums["value"]),
+        "value": cents(sums["value"]),
     }
     figure = Figure(
         "in_transit",
@@ -378,8 +374,8 @@ def lots_expiring(filters: Filters, names: dict) -> tuple[Figure, Figure, int, i
     ):
         rows.append({
             "name": names.get(r["location_id"], str(r["location_id"])), "lots": r["lots"],
-            "soon_units": r["soon_units"] or 0, "soon_value": _money(r["soon_value"]),
-            "expired_units": r["expired_units"] or 0, "expired_value": _money(r["expired_value"]),
+            "soon_units": r["soon_units"] or 0, "soon_value": cents(r["soon_value"]),
+            "expired_units": r["expired_units"] or 0, "expired_value": cents(r["expired_value"]),
         })  # fmt: skip
     rows.sort(key=lambda r: (-(r["soon_units"] + r["expired_units"]), r["name"]))
     total = {"name": _("Total"), **{k: sum(r[k] for r in rows) for k in ("lots", "soon_units", "expired_units")}}
@@ -411,7 +407,7 @@ def lots_expiring(filters: Filters, names: dict) -> tuple[Figure, Figure, int, i
         {
             "expiry": r["lot__expiry_date"], "days": (r["lot__expiry_date"] - today).days,
             "sku": r["lot__variant__sku"], "lot": r["lot__code"], "name": names.get(r["location_id"], ""),
-            "units": r["on_hand"], "value": None if r["value"] is None else _money(r["value"]),
+            "units": r["on_hand"], "value": None if r["value"] is None else cents(r["value"]),
         }
         for r in stocks.annotate(value=value)
         .values("lot__expiry_date", "lot__variant__sku", "lot__code", "location_id", "on_hand", "value")
@@ -442,7 +438,7 @@ def stock_value(names: dict, locations: list[dict]) -> Figure:
     rows = [
         {
             "name": names.get(r["location_id"], str(r["location_id"])), "skus": r["held"], "units": r["units"],
-            "value": _money(r["value"]), "uncosted": r["uncosted"] or 0,
+            "value": cents(r["value"]), "uncosted": r["uncosted"] or 0,
             "uncosted_share": ratio(r["uncosted"] or 0, r["units"]),
         }
         for r in locations

@@ -469,12 +469,13 @@ def _setup_fulfilments() -> None:
     shipments (what the flows page counts)."""
     _run(
         """
-        INSERT INTO orders_fulfilment (id, order_id, kind, location_id, tracking, idempotency_key, by_id, at)
+        INSERT INTO orders_fulfilment (id, order_id, kind, location_id, tracking, idempotency_key, by_id, at, units)
         SELECT g, g, CASE fulfilment WHEN 'counter' THEN 'counter' WHEN 'ship' THEN 'shipment' ELSE 'pickup' END,
                ship_from, CASE WHEN fulfilment = 'ship' THEN 'TW' || g ELSE '' END, NULL, clerk_id,
                CASE fulfilment WHEN 'counter' THEN paid_at WHEN 'ship' THEN least(paid_at + interval '1 day', %(now)s)
-                    ELSE least(paid_at + interval '2 days', %(now)s) END
-        FROM bench_orders
+                    ELSE least(paid_at + interval '2 days', %(now)s) END,
+               CASE WHEN fulfilment = 'ship' THEN coalesce(u.qty, 0) ELSE 0 END
+        FROM bench_orders o LEFT JOIN (SELECT g, sum(qty) AS qty FROM bench_lines GROUP BY g) u USING (g)
         """,
         {"now": _now()},
     )

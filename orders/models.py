@@ -351,6 +351,9 @@ class Fulfilment(models.Model):
         USER, verbose_name=_("by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     at = models.DateTimeField(_("at"), auto_now_add=True)
+    units = models.PositiveIntegerField(
+        _("units"), default=0, db_default=0, help_text=_("The sum of its lines' quantities.")
+    )
 
     STORE_FIELD = "location"
 

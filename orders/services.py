@@ -947,7 +947,13 @@ def _fulfil(
             OrderAllocation.objects.filter(pk=allocation_id).update(fulfilled=F("fulfilled") + take)
     OrderLine.objects.bulk_update([lines[i] for i in quantities], ["fulfilled_quantity"])
     fulfilment = Fulfilment.objects.create(
-        order=order, kind=kind, location=location, tracking=tracking[:60], by=_who(actor), idempotency_key=key
+        order=order,
+        kind=kind,
+        location=location,
+        tracking=tracking[:60],
+        by=_who(actor),
+        idempotency_key=key,
+        units=sum(quantities.values()),
     )
     lots: dict[int, list] = defaultdict(list)
     for movement in movements:

@@ -72,6 +72,11 @@ def test_an_order_split_over_two_locations_ships_in_two_parts(shop):
     order.refresh_from_db()
     assert order.status == "completed"
     assert (on_hand(shop.tee, shop.warehouse), on_hand(shop.tee, shop.store_a)) == ((0, 0), (2, 0))
+    # each shipment keeps its units (the dashboard's ship-from-store counts them without the lines)
+    assert [(f.location, f.units) for f in order.fulfilments.order_by("pk")] == [
+        (shop.warehouse, 50),
+        (shop.store_a, 3),
+    ]
 
 
 def test_out_of_stock_is_refused_naming_the_skus_and_nothing_changes(shop):

@@ -16,7 +16,7 @@ from omo.dashboard.filters import Filters
 from omo.dashboard.rollups import MONEY_FIELD, ZERO
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import Location, SalesChannel
-from orders.models import Fulfilment, FulfilmentLine, Order, OrderAllocation, OrderStatus, Return
+from orders.models import Fulfilment, Order, OrderAllocation, OrderStatus, Return
 
 ONLINE = tuple(str(kind) for kind in SalesChannel.ONLINE_KINDS)
 POS = str(SalesChannel.Kind.POS)
@@ -64,22 +64,18 @@ def pickup_rows(filters: Filters) -> dict[int, dict]:
 
 def ship_rows(filters: Filters) -> dict[int, dict]:
     """Shipments that left a store (門市出貨, ship-from-store) in the period, by that store: the orders
-    shipped (an order shipped in two parcels counts once), the parcels and the units. Read from the
-    shipments' lines (a shipment is made by ``order_ship`` only, which ships orders to ship only)."""
+    shipped (an order shipped in two parcels counts once), the parcels and the units (each shipment
+    keeps the sum of its lines; a shipment is made by ``order_ship`` only, which ships orders to ship)."""
     rows = (
-        FulfilmentLine.objects.filter(
-            _between("fulfilment__at", filters),
-            _in("fulfilment__location_id", filters.store_ids),
-            _in("fulfilment__order__channel_id", filters.channel_ids),
-            fulfilment__kind=Fulfilment.Kind.SHIPMENT,
-            fulfilment__location__kind=Location.Kind.STORE,
+        Fulfilment.objects.filter(
+            _between("at", filters),
+            _in("location_id", filters.store_ids),
+            _in("order__channel_id", filters.channel_ids),
+            kind=Fulfilment.Kind.SHIPMENT,
+            location__kind=Location.Kind.STORE,
         )
-        .values(store_id=F("fulfilment__location_id"))
-        .annotate(
-            orders=Count("fulfilment__order_id", distinct=True),
-            shipments=Count("fulfilment_id", distinct=True),
-            units=Sum("quantity"),
-        )
+        .values(store_id=F("location_id"))
+        .annotate(orders=Count("order_id", distinct=True), shipments=Count("id"), units=Sum("units"))
         .order_by()
     )
     return {r["store_id"]: r for r in rows}

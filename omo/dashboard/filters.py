@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from dateutil.relativedelta import relativedelta
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +23,36 @@ COMPARE_CHOICES = ("previous", "last_year", "none")
 def day_start(day: date) -> datetime:
     """Local midnight at the start of ``day``, aware."""
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def days_q(path: str, first: date, last: date) -> Q:
+    """``path`` (a datetime) within the local days [first, last]."""
+    return Q(**{f"{path}__gte": day_start(first), f"{path}__lt": day_start(last + timedelta(days=1))})
+
+
+def ids_q(path: str, ids) -> Q:
+    """``path`` among ``ids``; no condition when ``ids`` is None (every store, every channel)."""
+    return Q() if ids is None else Q(**{f"{path}__in": ids})
+
+
+def sql_in(column: str, ids) -> tuple[str, list]:
+    """``column IN (%s, …)`` with its parameters, for hand-written SQL; false for no ids."""
+    ids = sorted(ids)
+    return (f"{column} IN ({', '.join(['%s'] * len(ids))})", ids) if ids else ("1 = 0", [])
+
+
+def months_between(first: date, last: date) -> list[date]:
+    """The 1st of each month from ``first``'s to ``last``'s."""
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month += relativedelta(months=1)
+    return months
+
+
+def last_months(end: date, n: int = 12) -> list[date]:
+    """The 1st of the ``n`` months up to ``end``'s, oldest first."""
+    return months_between(end.replace(day=1) - relativedelta(months=n - 1), end)
 
 
 @dataclass(frozen=True)
@@ -52,6 +83,10 @@ class Filters:
 
     def day_list(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    def during(self, path: str) -> Q:
+        """``path`` (a datetime) within the period."""
+        return days_q(path, self.start, self.end)
 
 
 def dashboard_allowed(user) -> bool:

@@ -16,7 +16,7 @@ from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
 from django.db.models.functions import TruncDate
 
 from omo.dashboard.figures import cents
-from omo.dashboard.filters import Filters, day_start
+from omo.dashboard.filters import Filters, days_q
 from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay
 from orders.models import Order, OrderLine, Refund, Return
 
@@ -28,7 +28,7 @@ PRODUCT_METRICS = ("units", "sales", "cost")
 MONEY_FIELD = DecimalField(max_digits=16, decimal_places=2)
 
 
-def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     """Sorted days as runs of consecutive days [(first, last), ...]."""
     runs: list[list[date]] = []
     for day in sorted(days):
@@ -39,14 +39,10 @@ def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
-def _in_days(path: str, first: date, last: date) -> Q:
-    return Q(**{f"{path}__gte": day_start(first), f"{path}__lt": day_start(last + timedelta(days=1))})
-
-
 def sales_live(first: date, last: date) -> list[dict]:
     """``SalesDay`` rows for [first, last], computed from the orders: four grouped queries."""
     rows: dict[tuple, dict] = defaultdict(lambda: {m: 0 for m in SALES_METRICS})
-    paid = Order.objects.filter(_in_days("paid_at", first, last))
+    paid = Order.objects.filter(days_q("paid_at", first, last))
     for row in paid.values(day=TruncDate("paid_at"), ch=F("channel_id"), st=F("store_id")).annotate(
         n=Count("id"),
         n_member=Count("id", filter=Q(member__isnull=False)),
@@ -55,7 +51,7 @@ def sales_live(first: date, last: date) -> list[dict]:
     ):
         r = rows[(row["day"], row["ch"], row["st"])]
         r.update(orders=row["n"], member_orders=row["n_member"], sales=row["goods"], discounts=row["off"])
-    lines = OrderLine.objects.filter(_in_days("order__paid_at", first, last))
+    lines = OrderLine.objects.filter(days_q("order__paid_at", first, last))
     unit_cost = F("variant__cost__average_cost")
     for row in lines.values(
         day=TruncDate("order__paid_at"), ch=F("order__channel_id"), st=F("order__store_id")
@@ -67,13 +63,13 @@ def sales_live(first: date, last: date) -> list[dict]:
         r = rows[(row["day"], row["ch"], row["st"])]
         r.update(units=row["qty"], cost=row["cost_sum"] or ZERO, costed_sales=row["costed"] or ZERO)
     for row in (
-        Refund.objects.filter(_in_days("created_at", first, last))
+        Refund.objects.filter(days_q("created_at", first, last))
         .values(day=TruncDate("created_at"), ch=F("order__channel_id"), st=F("order__store_id"))
         .annotate(amount=Sum("amount"))
     ):
         rows[(row["day"], row["ch"], row["st"])]["refunds"] = row["amount"]
     for row in (
-        Return.objects.filter(_in_days("created_at", first, last))
+        Return.objects.filter(days_q("created_at", first, last))
         .values(day=TruncDate("created_at"), ch=F("order__channel_id"), st=F("order__store_id"))
         .annotate(n=Count("id"))
     ):
@@ -88,7 +84,7 @@ def sales_live(first: date, last: date) -> list[dict]:
 
 def product_query(first: date, last: date):
     """The grouped query behind ``ProductDay`` for [first, last] (the rollup inserts it as it is)."""
-    lines = OrderLine.objects.filter(_in_days("order__paid_at", first, last))
+    lines = OrderLine.objects.filter(days_q("order__paid_at", first, last))
     return lines.values(
         "variant_id",
         day=TruncDate("order__paid_at"),
@@ -194,7 +190,7 @@ def sales_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
     days from the rollup table (one grouped query), the others computed live."""
     rolled = _rolled(SalesDay, filters, dims, SALES_METRICS)
     live = [
-        r for first, last in _ranges(live_days(filters)) for r in _scoped(_cached(sales_live, first, last), filters)
+        r for first, last in day_runs(live_days(filters)) for r in _scoped(_cached(sales_live, first, last), filters)
     ]
     rows = _merge(rolled, live, dims, SALES_METRICS)
     for row in rows:
@@ -210,6 +206,6 @@ def product_rows(filters: Filters, dims: tuple[str, ...]) -> list[dict]:
     category_id); ``cost`` stays None where no line had a known cost."""
     rolled = ProductDay.objects.filter(_scope_q(filters)).values(*dims).annotate(**{m: Sum(m) for m in PRODUCT_METRICS})
     live = [
-        r for first, last in _ranges(live_days(filters)) for r in _scoped(_cached(product_live, first, last), filters)
+        r for first, last in day_runs(live_days(filters)) for r in _scoped(_cached(product_live, first, last), filters)
     ]
     return _merge(rolled, live, dims, PRODUCT_METRICS)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import connection
 
 from members.models import Member, Purchase
+from omo.dashboard.filters import sql_in
 from omo.org.models import SalesChannel
 
 SEGMENTS = ("both", "store_only", "online_only")
@@ -20,11 +21,6 @@ def _seg(store: str, online: str) -> str:
         f"CASE WHEN {store} > 0 AND {online} > 0 THEN 'both' WHEN {store} > 0 THEN 'store_only' "
         f"WHEN {online} > 0 THEN 'online_only' ELSE 'none' END"
     )
-
-
-def _in(ids) -> tuple[str, list]:
-    ids = sorted(ids)
-    return ("(" + ", ".join(["%s"] * len(ids)) + ")", ids) if ids else ("(NULL)", [])
 
 
 def _tables() -> dict:
@@ -41,12 +37,11 @@ def segment_figures(start: datetime, until: datetime, store_ids=None) -> dict[st
     params: list = [SalesChannel.Kind.POS, SalesChannel.Kind.POS]
     here, scope = "0", ""
     if store_ids is not None:
-        placeholders, ids = _in(store_ids)
-        here = f"MAX(CASE WHEN p.store_id IN {placeholders} THEN 1 ELSE 0 END)"
+        bought_here, ids = sql_in("p.store_id", store_ids)
+        registered_here, _ids = sql_in("m.registered_store_id", store_ids)
+        here = f"MAX(CASE WHEN {bought_here} THEN 1 ELSE 0 END)"
         params += ids
-        scope = (
-            f"JOIN {t['member']} m ON m.id = pm.member_id WHERE pm.here = 1 OR m.registered_store_id IN {placeholders}"
-        )
+        scope = f"JOIN {t['member']} m ON m.id = pm.member_id WHERE pm.here = 1 OR {registered_here}"
     params += [start, until]
     scope_params = ids if store_ids is not None else []
     sql = f"""
@@ -86,12 +81,11 @@ def segment_moves(then: tuple[datetime, datetime], now: tuple[datetime, datetime
     params: list = [*then, pos, *then, pos, *now, pos, *now, pos]
     here, scope, scope_params = "0", "", []
     if store_ids is not None:
-        placeholders, ids = _in(store_ids)
-        here = f"MAX(CASE WHEN p.store_id IN {placeholders} THEN 1 ELSE 0 END)"
+        bought_here, ids = sql_in("p.store_id", store_ids)
+        registered_here, _ids = sql_in("m.registered_store_id", store_ids)
+        here = f"MAX(CASE WHEN {bought_here} THEN 1 ELSE 0 END)"
         params += ids
-        scope = (
-            f"JOIN {t['member']} m ON m.id = pm.member_id WHERE pm.here = 1 OR m.registered_store_id IN {placeholders}"
-        )
+        scope = f"JOIN {t['member']} m ON m.id = pm.member_id WHERE pm.here = 1 OR {registered_here}"
         scope_params = ids
     params += [*then, *now]
     in_then = "p.paid_at >= %s AND p.paid_at < %s"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from omo.core.errors import ApplicationError
 from omo.core.locks import advisory_lease
 from omo.dashboard import rollups
+from omo.dashboard.filters import day_start, months_between
 from omo.dashboard.models import (
     MemberSegmentMonth,
     ProductDay,
@@ -90,16 +91,14 @@ def rollup_catch_up() -> int:
             for i in range((yesterday - first).days + 1)
             if (first + timedelta(days=i)) not in done or first + timedelta(days=i) >= redo_from
         ]
-        days = sum(rollup_refresh(first=a, last=b) for a, b in rollups._ranges(missing))
+        days = sum(rollup_refresh(first=a, last=b) for a, b in rollups.day_runs(missing))
         last_complete = timezone.localdate().replace(day=1) - relativedelta(months=1)
         months_done = set(RolledUpMonth.objects.values_list("month", flat=True))
-        month, wanted = first.replace(day=1), []
-        while month <= last_complete:
-            # months not rolled up yet, and the last two again (returns keep coming in after a month ends)
-            if month not in months_done or month >= last_complete - relativedelta(months=1):
-                wanted.append(month)
-            month += relativedelta(months=1)
-        rollup_refresh_months(wanted)
+        # months not rolled up yet, and the last two again (returns keep coming in after a month ends)
+        redo_month = last_complete - relativedelta(months=1)
+        rollup_refresh_months(
+            [m for m in months_between(first, last_complete) if m not in months_done or m >= redo_month]
+        )
         return days
 
 
@@ -113,7 +112,7 @@ def rollup_refresh_months(months: list[date]) -> int:
     for month in months:
         if month.replace(day=1) + relativedelta(months=1) > timezone.localdate():
             continue  # not complete: computed live
-        start, until = rollups.day_start(month), rollups.day_start(month + relativedelta(months=1))
+        start, until = day_start(month), day_start(month + relativedelta(months=1))
         rows = []
         for store in [None, *stores]:
             figures = segment_figures(start, until, None if store is None else {store})

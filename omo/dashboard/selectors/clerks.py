@@ -8,10 +8,8 @@ its stores (an online order credited to store A counts for A); a channel filter,
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
@@ -19,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from attribution.models import AttributionLine, SettlementLine, SettlementPeriod, Source
 from omo.dashboard.figures import Column, Figure, Kpi, Page, ratio
-from omo.dashboard.filters import Filters
+from omo.dashboard.filters import Filters, last_months
 from omo.dashboard.rollups import ZERO
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import StaffProfile
@@ -257,15 +255,10 @@ def by_source(filters: Filters, now: dict) -> Figure:
     )
 
 
-def _months(last: date) -> list[date]:
-    end = last.replace(day=1)
-    return [end - relativedelta(months=n) for n in range(MONTHS - 1, -1, -1)]
-
-
 def settlement(filters: Filters) -> Figure:
     """The last 12 months up to the period's end: each month's settlement status and its totals (for a
     store filter, that store's lines only)."""
-    months = _months(filters.end)
+    months = last_months(filters.end, MONTHS)
     periods = {p.month: p for p in SettlementPeriod.objects.filter(month__in=months)}
     totals_qs = SettlementLine.objects.filter(period__month__in=months)
     if filters.store_ids is not None:

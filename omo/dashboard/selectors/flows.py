@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from members.models import CouponRedemption
 from omo.dashboard.figures import Column, Figure, Kpi, Page, cents, ratio
-from omo.dashboard.filters import Filters
+from omo.dashboard.filters import Filters, ids_q
 from omo.dashboard.rollups import MONEY_FIELD, ZERO
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import Location, SalesChannel
@@ -25,15 +25,6 @@ WAITING = (OrderStatus.PAID, OrderStatus.FULFILLING, OrderStatus.READY_FOR_PICKU
 GOODS = Sum(F("total") - F("shipping_fee"), output_field=MONEY_FIELD)  # what the sales page calls sales
 
 
-def _between(path: str, filters: Filters) -> Q:
-    since, until = filters.bounds
-    return Q(**{f"{path}__gte": since, f"{path}__lt": until})
-
-
-def _in(path: str, ids) -> Q:
-    return Q() if ids is None else Q(**{f"{path}__in": ids})
-
-
 # --- the rows of each figure, by store --------------------------------------------------------------
 
 
@@ -43,9 +34,9 @@ def pickup_rows(filters: Filters) -> dict[int, dict]:
     (paid, being brought, ready) or were cancelled (not collected in time, or by the customer)."""
     rows = (
         Order.objects.filter(
-            _between("paid_at", filters),
-            _in("store_id", filters.store_ids),
-            _in("channel_id", filters.channel_ids),
+            filters.during("paid_at"),
+            ids_q("store_id", filters.store_ids),
+            ids_q("channel_id", filters.channel_ids),
             fulfilment=Order.Fulfilment.PICKUP,
             channel__kind__in=ONLINE,
         )
@@ -68,9 +59,9 @@ def ship_rows(filters: Filters) -> dict[int, dict]:
     keeps the sum of its lines; a shipment is made by ``order_ship`` only, which ships orders to ship)."""
     rows = (
         Fulfilment.objects.filter(
-            _between("at", filters),
-            _in("location_id", filters.store_ids),
-            _in("order__channel_id", filters.channel_ids),
+            filters.during("at"),
+            ids_q("location_id", filters.store_ids),
+            ids_q("order__channel_id", filters.channel_ids),
             kind=Fulfilment.Kind.SHIPMENT,
             location__kind=Location.Kind.STORE,
         )
@@ -86,8 +77,8 @@ def ship_open_rows(filters: Filters) -> dict[int, dict]:
     left yet, by that store: orders and units."""
     rows = (
         OrderAllocation.objects.filter(
-            _in("location_id", filters.store_ids),
-            _in("line__order__channel_id", filters.channel_ids),
+            ids_q("location_id", filters.store_ids),
+            ids_q("line__order__channel_id", filters.channel_ids),
             location__kind=Location.Kind.STORE,
             transfer__isnull=True,
             quantity__gt=F("fulfilled"),
@@ -106,9 +97,9 @@ def endless_rows(filters: Filters) -> dict[int, dict]:
     by the store that sold them: orders, sales, and how many go to the customer's home or are picked up."""
     rows = (
         Order.objects.filter(
-            _between("paid_at", filters),
-            _in("store_id", filters.store_ids),
-            _in("channel_id", filters.channel_ids),
+            filters.during("paid_at"),
+            ids_q("store_id", filters.store_ids),
+            ids_q("channel_id", filters.channel_ids),
             channel__kind=POS,
             store__isnull=False,
             fulfilment__in=(Order.Fulfilment.SHIP, Order.Fulfilment.PICKUP),  # not "counter" (an index can serve IN)
@@ -136,8 +127,8 @@ def return_rows(filters: Filters) -> dict[int, dict]:
     rows = (
         Return.objects.filter(
             channel,
-            _between("created_at", filters),
-            _in("store_id", filters.store_ids),
+            filters.during("created_at"),
+            ids_q("store_id", filters.store_ids),
             store__isnull=False,
             channel__kind=POS,
             order__channel__kind__in=ONLINE,
@@ -173,8 +164,8 @@ def coupon_rows(filters: Filters) -> list[dict]:
     wallet = FilteredRelation("member__wallet", condition=Q(member__wallet__coupon=F("coupon")))
     qs = (
         CouponRedemption.objects.filter(
-            _between("redeemed_at", filters),
-            _in("channel_id", filters.channel_ids),
+            filters.during("redeemed_at"),
+            ids_q("channel_id", filters.channel_ids),
             status=CouponRedemption.Status.REDEEMED,
         )
         .annotate(wallet=wallet)

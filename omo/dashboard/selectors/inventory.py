@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from catalog.models import Product, Variant
 from inventory.models import LotStock, MovementKind, StockLevel, StockMovement, Transfer, TransferLine
 from omo.dashboard.figures import Column, Figure, Kpi, Page, cents, ratio
-from omo.dashboard.filters import Filters, day_start
+from omo.dashboard.filters import Filters, day_start, ids_q, sql_in
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import Location
 
@@ -49,15 +49,14 @@ def bucket_labels() -> dict[str, str]:
     }
 
 
-def _at(filters: Filters, field: str = "location_id") -> Q:
-    """The locations the filters see: all (HQ) or the chosen stores."""
-    return Q() if filters.store_ids is None else Q(**{f"{field}__in": filters.store_ids})
-
-
 def _active_levels(filters: Filters):
     """Stock rows of active SKUs (active variant of an active product) at active locations in scope,
     with ``available`` = on hand - reserved."""
-    return StockLevel.objects.filter(ACTIVE, _at(filters)).annotate(available=AVAILABLE).order_by()
+    return (
+        StockLevel.objects.filter(ACTIVE, ids_q("location_id", filters.store_ids))
+        .annotate(available=AVAILABLE)
+        .order_by()
+    )
 
 
 def location_rows(filters: Filters) -> list[dict]:
@@ -66,7 +65,7 @@ def location_rows(filters: Filters) -> list[dict]:
     out = Q(available__lte=0)
     below = Q(available__gt=0, available__lt=F("safety_stock"))
     return list(
-        StockLevel.objects.filter(_at(filters))
+        StockLevel.objects.filter(ids_q("location_id", filters.store_ids))
         .annotate(available=AVAILABLE)
         .order_by()
         .values("location_id")
@@ -192,11 +191,6 @@ def stock_outs(filters: Filters, names: dict, locations: list[dict]) -> tuple[Fi
 # --- days of cover ------------------------------------------------------------------------------------
 
 
-def _in_list(column: str, ids) -> tuple[str, list]:
-    ids = sorted(ids)
-    return (f"{column} IN ({', '.join(['%s'] * len(ids))})", ids) if ids else ("1 = 0", [])
-
-
 def cover_rows(filters: Filters) -> list[tuple[int, str, int, int, int]]:
     """(location id, bucket, SKUs, units on hand, units sold) per location and cover bucket, in one query.
 
@@ -208,8 +202,8 @@ def cover_rows(filters: Filters) -> list[tuple[int, str, int, int, int]]:
     if filters.store_ids is None:
         sold_scope, level_scope, scope_params = "1 = 1", "1 = 1", []
     else:
-        sold_scope, scope_params = _in_list("m.location_id", filters.store_ids)
-        level_scope, _params = _in_list("s.location_id", filters.store_ids)
+        sold_scope, scope_params = sql_in("m.location_id", filters.store_ids)
+        level_scope, _params = sql_in("s.location_id", filters.store_ids)
     # cover <= n whole days  <=>  on_hand x COVER_DAYS < (n + 1) x sold
     cases = " ".join(
         f"WHEN s.on_hand * {COVER_DAYS} < {limit + 1} * d.units THEN '{key}'" for key, limit in BUCKETS if limit
@@ -361,7 +355,9 @@ def lots_expiring(filters: Filters, names: dict) -> tuple[Figure, Figure, int, i
     """(by location, the lots, units expiring within 30 days, units already expired)."""
     today = filters.today
     horizon = today + timedelta(days=EXPIRY_DAYS)
-    stocks = LotStock.objects.filter(_at(filters), on_hand__gt=0, lot__expiry_date__lte=horizon).order_by()
+    stocks = LotStock.objects.filter(
+        ids_q("location_id", filters.store_ids), on_hand__gt=0, lot__expiry_date__lte=horizon
+    ).order_by()
     value = ExpressionWrapper(F("on_hand") * F("lot__variant__cost__average_cost"), output_field=VALUE_FIELD)
     soon, gone = Q(lot__expiry_date__gte=today), Q(lot__expiry_date__lt=today)
     rows = []

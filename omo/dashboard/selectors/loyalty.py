@@ -9,7 +9,6 @@ the store the member registered at, since a points entry carries no channel or s
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
@@ -20,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from members.models import CouponCampaign, CouponRedemption, Member, PointsEntry, PointsLot, WalletCoupon
 from omo.dashboard.figures import Column, Figure, Kpi, Page, ratio
-from omo.dashboard.filters import Filters
+from omo.dashboard.filters import Filters, months_between
 from omo.dashboard.selectors.common import channel_names, store_names
 
 TOP = 20
@@ -28,11 +27,6 @@ EXPIRY_MONTHS = 3
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 KINDS = [k for k, _label in PointsEntry.Kind.choices]
-
-
-def _in_period(filters: Filters, field: str) -> Q:
-    since, until = filters.bounds
-    return Q(**{f"{field}__gte": since, f"{field}__lt": until})
 
 
 def points_value(points) -> Decimal:
@@ -46,9 +40,9 @@ def points_value(points) -> Decimal:
 def _coupon_querysets(filters: Filters):
     """The period's wallet coupons (by where they were collected) and redemptions not given back (by
     where they were used), narrowed to the stores and channels of the filters."""
-    wallets = WalletCoupon.objects.filter(_in_period(filters, "collected_at"))
+    wallets = WalletCoupon.objects.filter(filters.during("collected_at"))
     redemptions = CouponRedemption.objects.filter(
-        _in_period(filters, "redeemed_at"), status=CouponRedemption.Status.REDEEMED
+        filters.during("redeemed_at"), status=CouponRedemption.Status.REDEEMED
     )
     if filters.store_ids is not None:
         wallets = wallets.filter(collected_store_id__in=filters.store_ids)
@@ -195,7 +189,7 @@ def coupons_by_campaign(data: dict) -> Figure:
 
 
 def _entries(filters: Filters):
-    entries = PointsEntry.objects.filter(_in_period(filters, "created_at"))
+    entries = PointsEntry.objects.filter(filters.during("created_at"))
     if filters.store_ids is not None:
         entries = entries.filter(member__registered_store_id__in=filters.store_ids)
     return entries.order_by()
@@ -332,14 +326,6 @@ def liability_by_store(filters: Filters, names: dict) -> Figure:
     )
 
 
-def _months(first: date, last: date) -> list[date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month += relativedelta(months=1)
-    return months
-
-
 def liability_expiry(filters: Filters) -> Figure:
     """Open points lots by the month they expire, from today to three months on, and those past their
     date that the nightly job has not expired yet."""
@@ -364,7 +350,7 @@ def liability_expiry(filters: Filters) -> Figure:
             "month": _("Past their date, not expired yet"), "members": past["members"], "points": past["points"],
             "value": points_value(past["points"]),
         })  # fmt: skip
-    for month in _months(today, horizon):
+    for month in months_between(today, horizon):
         r = upcoming.get(month, {})
         rows.append({
             "month": f"{month:%Y-%m}", "members": r.get("members", 0), "points": r.get("points") or 0,

@@ -11,7 +11,7 @@ from dateutil.relativedelta import relativedelta
 from django.utils.translation import gettext as _
 
 from omo.dashboard.figures import Column, Figure, Kpi, Page, money_per, ratio
-from omo.dashboard.filters import Filters, day_start
+from omo.dashboard.filters import Filters, day_start, last_months
 from omo.dashboard.models import MemberSegmentMonth, RolledUpMonth
 from omo.dashboard.rollups import ZERO
 from omo.dashboard.segments import SEGMENTS, segment_figures, segment_moves
@@ -113,15 +113,10 @@ def moves(filters: Filters, compare: Filters) -> Figure:
     )  # fmt: skip
 
 
-def _months(end: date) -> list[date]:
-    last = end.replace(day=1)
-    return [last - relativedelta(months=i) for i in range(11, -1, -1)]
-
-
 def trend(filters: Filters) -> Figure:
     """Members by segment in each of the last 12 months: rolled-up months from the rollup, the others
     (this month, or months the job has not reached) live."""
-    months = _months(filters.end)
+    months = last_months(filters.end)
     store = None
     if filters.store_ids is not None and len(filters.store_ids) == 1:
         (store,) = filters.store_ids

@@ -6,10 +6,10 @@ manage.py dashboard_rollup --from 2026-01-01 --to 2026-06-30   # those days and 
 
 from datetime import date
 
-from dateutil.relativedelta import relativedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from omo.dashboard import services
+from omo.dashboard.filters import months_between
 
 
 class Command(BaseCommand):
@@ -28,10 +28,7 @@ class Command(BaseCommand):
         if first > last:
             raise CommandError("--from is after --to.")
         days = services.rollup_refresh(first=first, last=last)
-        months, month = [], first.replace(day=1)
-        while month <= last:
-            months.append(month)
-            month += relativedelta(months=1)
+        months = months_between(first, last)
         services.rollup_refresh_months(months)
         self.stdout.write(
             f"{days} days rolled up; months {months[0]:%Y-%m} to {months[-1]:%Y-%m} refreshed where complete."

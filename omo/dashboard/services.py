@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from omo.core.errors import ApplicationError
-from omo.core.locks import advisory_lease
+from omo.core.locks import advisory_lease, advisory_xact_lock
 from omo.dashboard import rollups
 from omo.dashboard.filters import day_start, months_between
 from omo.dashboard.models import (
@@ -28,6 +28,7 @@ from omo.dashboard.models import (
 from omo.org.access import ALL_STORES, store_ids_for
 from omo.org.models import Location, SalesChannel
 
+ROLLUP_WRITE_LOCK = "dashboard-rollup-write"
 REDONE_DAYS = 2  # the last days before today are always refreshed again (commits landing after midnight)
 
 
@@ -40,6 +41,8 @@ def rollup_refresh(*, first: date, last: date) -> int:
     while start <= last:
         end = min(last, start + relativedelta(months=1) - timedelta(days=1))
         with transaction.atomic():
+            # a rebuild by hand and the nightly job must not both delete (seeing nothing) and insert
+            advisory_xact_lock(ROLLUP_WRITE_LOCK)
             SalesDay.objects.filter(day__range=(start, end)).delete()
             ProductDay.objects.filter(day__range=(start, end)).delete()
             SalesDay.objects.bulk_create([SalesDay(**row) for row in rollups.sales_live(start, end)], batch_size=2000)
@@ -124,6 +127,7 @@ def rollup_refresh_months(months: list[date]) -> int:
                 for seg, f in figures.items()
             ]  # fmt: skip
         with transaction.atomic():
+            advisory_xact_lock(ROLLUP_WRITE_LOCK)
             MemberSegmentMonth.objects.filter(month=month).delete()
             MemberSegmentMonth.objects.bulk_create(rows, batch_size=2000)
             RolledUpMonth.objects.update_or_create(month=month, defaults={"refreshed_at": timezone.now()})

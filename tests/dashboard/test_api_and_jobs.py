@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from decimal import Decimal
 from io import StringIO
 
+import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 
+from omo.dashboard import services as dashboard_services
 from omo.dashboard.models import RolledUpDay, RolledUpMonth, SalesDay
 from omo.dashboard.tasks import rollup_catch_up
 from tests.conftest import client_for
@@ -74,3 +78,27 @@ def test_hq_reads_traffic_counts_in_the_admin(client, shop, hq_admin, frozen_tod
     assert client.get("/admin/dashboard/trafficcount/add/").status_code == 403
     index = client.get("/admin/")
     assert b'href="/dashboard/"' in index.content
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_rebuilds_of_the_same_days_at_once_leave_one_set_of_rows(require_postgres, shop, clerk_a, frozen_today):
+    """The command by hand while the nightly job runs: each deletes the days' rows, then inserts them."""
+    counter_sale(shop, [("JEANS-M", 1)], day=D1, clerk=clerk_a)
+    web_order(shop, [("TEE-M", 1)], day=D1)
+    ready = threading.Barrier(2)
+
+    def rebuild():
+        try:
+            ready.wait()
+            dashboard_services.rollup_refresh(first=D1, last=D1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rebuild) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert SalesDay.objects.filter(day=D1).count() == 2  # POS at store A, web shipped: once each
+    assert sum(r.sales for r in SalesDay.objects.filter(day=D1)) == Decimal("1700.00")

@@ -5,7 +5,7 @@ NAME is reservations, availability, members, flash_sale, pos_sale, attribution, 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
 (``BENCH_DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/omo_bench``), which it drops
-and re-creates.
+and re-creates (``BENCH_KEEP_DATABASE=1`` keeps an existing one: the dashboard bench then reuses its data).
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ def prepare_database() -> str:
     admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        exists = cursor.fetchone() is not None
+        # BENCH_KEEP_DATABASE=1: keep the database of an earlier run (the dashboard bench then skips its
+        # data set-up and measures again; migrations still run)
+        if not (exists and os.environ.get("BENCH_KEEP_DATABASE")):
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo.settings")

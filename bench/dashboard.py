@@ -43,7 +43,8 @@ Measured, one after the other:
 A page whose module does not exist yet or raises is printed as not available, and the run goes on.
 
 Smaller while developing: ``BENCH_DASHBOARD_ORDERS=100000`` (members: a tenth of the orders unless
-``BENCH_DASHBOARD_MEMBERS``), ``BENCH_DASHBOARD_RUNS=5``.
+``BENCH_DASHBOARD_MEMBERS``), ``BENCH_DASHBOARD_RUNS=5``, ``BENCH_DASHBOARD_PAGES=clerks,inventory`` (only
+those pages), ``BENCH_KEEP_DATABASE=1`` (measure again on the data of an earlier run the same day).
 """
 
 from __future__ import annotations
@@ -902,6 +903,7 @@ def _localtime(value):
 
 
 def setup() -> dict:
+    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from omo.dashboard.filters import day_start
@@ -910,6 +912,12 @@ def setup() -> dict:
     today = timezone.localdate()
     first = today - timedelta(days=DAYS - 1)
     start = day_start(first)
+    if os.environ.get("BENCH_KEEP_DATABASE") and _scalar("SELECT count(*) FROM orders_order"):
+        # the data of an earlier run (the same day: its dates are relative to the day it was made)
+        hq = get_user_model().objects.get(username="dash-hq")
+        attributed = _scalar("SELECT count(*) FROM attribution_attributionline")
+        steps.append(("kept from an earlier run (BENCH_KEEP_DATABASE)", 0.0))
+        return {"hq": hq, "attributed": attributed, "steps": steps, "today": today, "first": first, "start": start}
     with _step(steps, "services: 52 locations, 4 channels, 401 staff, 30 categories"):
         shop = _setup_services()
     shop["now"] = timezone.now()
@@ -1062,7 +1070,10 @@ def _pages(shop: dict) -> list:
     client.force_login(shop["hq"])
     store = shop["busiest_store"]
     rows = []
+    only = [key for key in os.environ.get("BENCH_DASHBOARD_PAGES", "").split(",") if key]
     for key, _title, _module in PAGES:
+        if only and key not in only:
+            continue
         variants = [("last 30 days", {}), (f"30 days, store {store}", {"store": store})]
         if key in ("sales", "members"):
             variants.append(("last 365 days", {"from": shop["first"].isoformat(), "to": shop["today"].isoformat()}))

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from members import services as member_services
 from omo.dashboard import services as dashboard
 from omo.dashboard.models import MemberSegmentMonth, RolledUpMonth, TrafficCount
-from omo.dashboard.segments import segment_figures
+from omo.dashboard.segments import segment_figures, segment_periods
 from omo.dashboard.selectors import formula, members
 from omo.org.services import channel_credential_issue
 from tests.conftest import client_for
@@ -236,6 +236,25 @@ def test_a_store_sees_the_members_registered_there_or_who_bought_there(omo_membe
     assert {seg: f["members"] for seg, f in only_a.items()} == {"both": 1}  # Mei; Bo (registered) did not buy
     before = segment_figures(*period(date(2026, 11, 18), date(2026, 11, 19)).bounds, {shop.store_a.pk})
     assert {seg: f["members"] for seg, f in before.items()} == {"store_only": 1, "online_only": 1}  # Mei, Bo
+
+
+def test_one_scan_of_both_periods_gives_each_periods_figures_and_the_moves(omo_members, shop):
+    """The page reads both periods in one query: its figures must be those of each period alone, for
+    every store and for one, also when the periods overlap (a comparison a year back over 731 days)."""
+    before, now = period(date(2026, 11, 18), date(2026, 11, 19)), period(D1, D2)
+    overlapping = period(date(2026, 11, 18), D1)
+    for stores in (None, {shop.store_a.pk}, {shop.store_b.pk}):
+        for then in (before, overlapping):
+            figures_then, figures_now, _moves = segment_periods(then.bounds, now.bounds, stores)
+            assert figures_then == segment_figures(*then.bounds, stores), (stores, then)
+            assert figures_now == segment_figures(*now.bounds, stores), (stores, then)
+    _then, _now, moves = segment_periods(before.bounds, now.bounds, {shop.store_a.pk})
+    # Mei bought at store A; Bo registered there. Ken and Ann never touched store A.
+    assert moves == {("store_only", "both"): 1, ("online_only", "none"): 1}
+    _then, _now, moves = segment_periods(overlapping.bounds, now.bounds, None)
+    # Mei's D1 counter sale is in both periods; Ken's D1 web order too; Bo's 11-19 only then; Ann D2 only now
+    assert moves == {("store_only", "both"): 1, ("online_only", "online_only"): 1,
+                     ("online_only", "none"): 1, ("none", "store_only"): 1}  # fmt: skip
 
 
 def test_the_monthly_trend_is_the_same_rolled_up_and_live(omo_members, shop):

@@ -14,7 +14,7 @@ from omo.dashboard.figures import Column, Figure, Kpi, Page, money_per, ratio
 from omo.dashboard.filters import Filters, day_start, last_months
 from omo.dashboard.models import MemberSegmentMonth, RolledUpMonth
 from omo.dashboard.rollups import ZERO
-from omo.dashboard.segments import SEGMENTS, segment_figures, segment_moves
+from omo.dashboard.segments import SEGMENTS, segment_figures, segment_periods
 
 
 def segment_labels() -> dict[str, str]:
@@ -33,8 +33,7 @@ def _per_member(figures: dict, segment: str) -> tuple:
 
 def page(filters: Filters) -> Page:
     compare = filters.comparison() or replace(filters, compare="previous").comparison()  # moves need one
-    now = segment_figures(*filters.bounds, filters.store_ids)
-    then = segment_figures(*compare.bounds, filters.store_ids)
+    then, now, moved = segment_periods(compare.bounds, filters.bounds, filters.store_ids)
     labels = segment_labels()
     buyers = sum(f["members"] for f in now.values())
     spend = sum((f["spend"] for f in now.values()), ZERO)
@@ -85,15 +84,14 @@ def page(filters: Filters) -> Page:
                 "channel. A store's view counts the members registered there or who bought there."
             ),
         ),
-        moves(filters, compare),
+        moves(moved),
         trend(filters),
     ]
     return Page(key="members", title=_("OMO members"), kpis=kpis, figures=figures)
 
 
-def moves(filters: Filters, compare: Filters) -> Figure:
+def moves(counts: dict[tuple[str, str], int]) -> Figure:
     labels = segment_labels()
-    counts = segment_moves(compare.bounds, filters.bounds, filters.store_ids)
     order = [*SEGMENTS, "none"]
     rows = []
     for a in order:

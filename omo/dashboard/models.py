@@ -139,6 +139,66 @@ class ProductDay(models.Model):
         return f"{self.day} {self.variant_id}"
 
 
+class ClerkDay(models.Model):
+    """Attribution lines of a day (sales credited on the day the order was paid, claw-backs on the day of
+    the return or cancellation) summed by channel at five levels, so that each level keeps its own
+    count of distinct orders (an order split between two clerks or stores counts once above them):
+    per store and clerk, per store, in all, per store and binding source and rule, per source and rule.
+    An order is paid on one day in one channel, so the counts add up across days and channels."""
+
+    class Level(models.IntegerChoices):
+        CLERK = 0, "store and clerk"
+        STORE = 1, "store"
+        ALL = 2, "all"
+        SOURCE_STORE = 3, "store, binding source and rule"
+        SOURCE = 4, "binding source and rule"
+
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    day = models.DateField()
+    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    store = models.ForeignKey(
+        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    clerk = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    source = models.CharField(max_length=20, null=True)  # NULL: no binding, or a level without sources
+    rule = models.CharField(max_length=30, null=True)
+    orders = models.IntegerField(default=0)  # distinct orders with sale lines at this level
+    sales = models.DecimalField(default=0, **MONEY)  # sale lines' base
+    clawed = models.DecimalField(default=0, **MONEY)  # claw-back lines' base (negative)
+    commission = models.DecimalField(default=0, **MONEY)
+    store_amount = models.DecimalField(default=0, **MONEY)
+    personal_amount = models.DecimalField(default=0, **MONEY)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("clerk attribution day")
+        verbose_name_plural = _("clerk attribution days")
+        indexes = [models.Index(fields=["day", "level"], name="clerkday_day_level")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.get_level_display()} {self.store_id}/{self.clerk_id}"
+
+
+class RollupMark(models.Model):
+    """A named high-water mark of the rollup job: ``attribution-line`` is the last attribution line id
+    the nightly job had seen, so a line written later for an earlier day (an order attributed late)
+    makes that day be rolled up again."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("rollup mark")
+        verbose_name_plural = _("rollup marks")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
 class MemberSegmentMonth(models.Model):
     """Members who bought in a month by OMO segment (store only, online only, both), for every store
     (``store`` empty) and for each store's own members (registered there or bought there that month)."""

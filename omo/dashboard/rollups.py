@@ -12,12 +12,13 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, Count, DecimalField, F, Q, Sum, When
 from django.db.models.functions import TruncDate
 
 from omo.dashboard.figures import cents
-from omo.dashboard.filters import Filters, days_q
-from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay
+from omo.dashboard.filters import Filters, days_q, ids_q
+from omo.dashboard.models import ClerkDay, ProductDay, RolledUpDay, SalesDay
 from orders.models import Order, OrderLine, Refund, Return
 
 ZERO = Decimal("0.00")
@@ -25,6 +26,17 @@ SALES_METRICS = (
     "orders", "member_orders", "units", "sales", "discounts", "cost", "costed_sales", "returns", "refunds",
 )  # fmt: skip
 PRODUCT_METRICS = ("units", "sales", "cost")
+CLERK_DIMS = ("level", "day", "channel_id", "store_id", "clerk_id", "source", "rule")
+CLERK_METRICS = ("orders", "sales", "clawed", "commission", "store_amount", "personal_amount")
+L = ClerkDay.Level
+# the columns each level groups by (besides day and channel); the others are NULL at that level
+CLERK_LEVELS = {
+    L.CLERK: ("store_id", "clerk_id"),
+    L.STORE: ("store_id",),
+    L.ALL: (),
+    L.SOURCE_STORE: ("store_id", "source", "rule"),
+    L.SOURCE: ("source", "rule"),
+}
 MONEY_FIELD = DecimalField(max_digits=16, decimal_places=2)
 
 
@@ -115,6 +127,96 @@ def product_live(first: date, last: date) -> list[dict]:
     ]
 
 
+def clerk_query(first: date, last: date, store_ids=None) -> tuple[str, list]:
+    """SQL and parameters of the ``ClerkDay`` rows of [first, last] (columns ``CLERK_DIMS`` then
+    ``CLERK_METRICS``), from the attribution lines credited to ``store_ids`` (None: every store): each
+    level its own GROUP BY over the same lines. A claw-back counts under its own binding's source and
+    the rule of the line it takes back."""
+    from attribution.models import AttributionLine
+
+    clawback = AttributionLine.Kind.CLAWBACK
+    lines = AttributionLine.objects.filter(days_q("occurred_at", first, last))
+    if store_ids is not None:
+        lines = lines.filter(store_id__in=store_ids)
+    inner, params = (
+        lines.order_by()
+        .values(
+            "order_id",
+            "kind",
+            "base",
+            "commission",
+            "store_amount",
+            "personal_amount",
+            "store_id",
+            "clerk_id",
+            day=TruncDate("occurred_at"),
+            ch=F("order__channel_id"),
+            src=F("binding__source"),
+            why=Case(When(kind=clawback, then=F("reverses__rule")), default=F("rule")),
+        )
+        .query.sql_with_params()
+    )
+    sale = f"x.kind = '{AttributionLine.Kind.SALE}'"
+    names = {"store_id": "x.store_id", "clerk_id": "x.clerk_id", "source": "x.src", "rule": "x.why"}
+    selects = []
+    for level, dims in CLERK_LEVELS.items():
+        columns = ", ".join(names[d] if d in dims else "NULL" for d in ("store_id", "clerk_id", "source", "rule"))
+        group = ", ".join(["x.day", "x.ch", *(names[d] for d in dims)])
+        selects.append(
+            f"SELECT {int(level)}, x.day, x.ch, {columns}, "  # noqa: S608 (fixed texts; values are parameters)
+            f"COUNT(DISTINCT CASE WHEN {sale} THEN x.order_id END), "
+            f"COALESCE(SUM(CASE WHEN {sale} THEN x.base END), 0), "
+            f"COALESCE(SUM(CASE WHEN {sale} THEN 0 ELSE x.base END), 0), "
+            f"SUM(x.commission), SUM(x.store_amount), SUM(x.personal_amount) FROM x GROUP BY {group}"
+        )
+    return f"WITH x AS ({inner}) " + " UNION ALL ".join(selects), list(params)
+
+
+def clerk_live(first: date, last: date, store_ids=None) -> list[dict]:
+    """``ClerkDay`` rows of [first, last] computed from the attribution lines (``clerk_query``)."""
+    sql, params = clerk_query(first, last, store_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        r = dict(zip(CLERK_DIMS + CLERK_METRICS, row, strict=True))
+        if isinstance(r["day"], str):  # SQLite gives the date as text
+            r["day"] = date.fromisoformat(r["day"])
+        for m in CLERK_METRICS[1:]:  # SQLite sums decimals as floats: back to cents
+            r[m] = cents(Decimal(str(r[m] or 0)))
+        out.append(r)
+    return out
+
+
+def clerk_rows(filters: Filters, levels) -> list[dict]:
+    """``ClerkDay`` metrics of ``levels`` summed over the period by (level, store, clerk, source, rule).
+    Every store or one: rolled-up days from the rollup, the others live. Several stores (a manager of
+    more than one): all live from their own lines, at the every-store levels, so an order split
+    between two of them still counts once in their total."""
+    dims = ("level", "store_id", "clerk_id", "source", "rule")
+    keep = [int(level) for level in levels]
+    if filters.store_ids is not None and len(filters.store_ids) > 1:
+        lived = [(filters.start, filters.end)]
+        rolled: list[dict] = []
+        store_ids = filters.store_ids
+    else:
+        lived = day_runs(live_days(filters))
+        qs = ClerkDay.objects.filter(day__range=(filters.start, filters.end), level__in=keep)
+        qs = qs.filter(ids_q("channel_id", filters.channel_ids) & ids_q("store_id", filters.store_ids))
+        rolled = list(qs.values(*dims).annotate(**{m: Sum(m) for m in CLERK_METRICS}).order_by())
+        store_ids = None
+    live = [
+        r
+        for first, last in lived
+        for r in _cached(clerk_live, first, last, store_ids)
+        if r["level"] in keep
+        and (filters.channel_ids is None or r["channel_id"] in filters.channel_ids)
+        and (store_ids is not None or filters.store_ids is None or r["store_id"] in filters.store_ids)
+    ]
+    return _merge(rolled, live, dims, CLERK_METRICS)
+
+
 _live_cache: ContextVar[dict | None] = ContextVar("dashboard_live_cache", default=None)
 
 
@@ -129,13 +231,13 @@ def live_cache():
         _live_cache.reset(token)
 
 
-def _cached(function, first: date, last: date) -> list[dict]:
+def _cached(function, first: date, last: date, *args) -> list[dict]:
     cache = _live_cache.get()
     if cache is None:
-        return function(first, last)
-    key = (function.__name__, first, last)
+        return function(first, last, *args)
+    key = (function.__name__, first, last, *args)
     if key not in cache:
-        cache[key] = function(first, last)
+        cache[key] = function(first, last, *args)
     return cache[key]
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,10 +18,12 @@ from omo.core.locks import advisory_lease, advisory_xact_lock
 from omo.dashboard import rollups
 from omo.dashboard.filters import day_start, months_between
 from omo.dashboard.models import (
+    ClerkDay,
     MemberSegmentMonth,
     ProductDay,
     RolledUpDay,
     RolledUpMonth,
+    RollupMark,
     SalesDay,
     TrafficCount,
 )
@@ -45,8 +47,10 @@ def rollup_refresh(*, first: date, last: date) -> int:
             advisory_xact_lock(ROLLUP_WRITE_LOCK)
             SalesDay.objects.filter(day__range=(start, end)).delete()
             ProductDay.objects.filter(day__range=(start, end)).delete()
+            ClerkDay.objects.filter(day__range=(start, end)).delete()
             SalesDay.objects.bulk_create([SalesDay(**row) for row in rollups.sales_live(start, end)], batch_size=2000)
             _insert_products(start, end)
+            _insert_clerks(start, end)
             now = timezone.now()
             days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
             RolledUpDay.objects.bulk_create(
@@ -74,6 +78,35 @@ def _insert_products(first: date, last: date) -> None:
         )
 
 
+def _insert_clerks(first: date, last: date) -> None:
+    """``ClerkDay`` rows of [first, last] by one INSERT … SELECT of ``rollups.clerk_query``."""
+    sql, params = rollups.clerk_query(first, last)
+    columns = ", ".join(rollups.CLERK_DIMS + rollups.CLERK_METRICS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {ClerkDay._meta.db_table} ({columns}) {sql}", params)
+
+
+LINE_MARK = "attribution-line"
+
+
+def _late_attribution_days(before: date) -> tuple[set[date], int]:
+    """Days before ``before`` with attribution lines written since the last nightly run (an order
+    attributed late: its sale lines are dated the day it was paid), and the highest line id now."""
+    from attribution.models import AttributionLine
+
+    top = AttributionLine.objects.aggregate(top=Max("id"))["top"] or 0
+    mark = RollupMark.objects.filter(name=LINE_MARK).values_list("value", flat=True).first()
+    if mark is None or mark >= top:
+        return set(), top
+    days = {
+        timezone.localdate(at)
+        for at in AttributionLine.objects.filter(id__gt=mark, id__lte=top, occurred_at__lt=day_start(before))
+        .values_list("occurred_at", flat=True)
+        .distinct()
+    }
+    return days, top
+
+
 def rollup_catch_up() -> int:
     """The nightly job: every day since the first paid order that is not rolled up yet, and the last
     ``REDONE_DAYS`` days again. One runner at a time; returns the days refreshed (0 if another runs)."""
@@ -89,12 +122,16 @@ def rollup_catch_up() -> int:
         first = timezone.localdate(first_paid)
         done = set(RolledUpDay.objects.filter(day__gte=first).values_list("day", flat=True))
         redo_from = yesterday - timedelta(days=REDONE_DAYS - 1)
+        late, top = _late_attribution_days(before=redo_from)
         missing = [
             first + timedelta(days=i)
             for i in range((yesterday - first).days + 1)
             if (first + timedelta(days=i)) not in done or first + timedelta(days=i) >= redo_from
         ]
+        missing = sorted(set(missing) | {d for d in late if d in done})
         days = sum(rollup_refresh(first=a, last=b) for a, b in rollups.day_runs(missing))
+        # lines up to ``top`` are in: a line written after this run started is looked at next time
+        RollupMark.objects.update_or_create(name=LINE_MARK, defaults={"value": top})
         last_complete = timezone.localdate().replace(day=1) - relativedelta(months=1)
         months_done = set(RolledUpMonth.objects.values_list("month", flat=True))
         # months not rolled up yet, and the last two again (returns keep coming in after a month ends)

@@ -8,12 +8,15 @@ from decimal import Decimal
 
 import pytest
 
+from attribution import services as attribution
 from attribution import settlement as settlements
 from attribution.models import AttributionLine
 from members import services as member_services
+from omo.dashboard import services as dashboard
+from omo.dashboard.models import ClerkDay
 from omo.dashboard.selectors import clerks
 from orders import services as orders
-from tests.attribution.conftest import DAY0, clock, policy  # noqa: F401 (fixtures)
+from tests.attribution.conftest import ADDRESS, DAY0, clock, policy  # noqa: F401 (fixtures)
 from tests.attribution.conftest import counter_sale as sold_by
 from tests.attribution.conftest import web_order as bought_online
 from tests.dashboard.conftest import period
@@ -185,3 +188,84 @@ def test_the_page_opens_for_hq(client, credited, hq_admin):
     assert response.status_code == 200
     assert response.context["page"].kpis[0].value == Decimal("3700.00")
     assert b'data-chart="by_clerk-chart"' in response.content
+
+
+# --- the daily rollup (ClerkDay) gives the same page as the lines ----------------------------------------
+
+
+def _seen(filters) -> list:
+    """Everything the clerk page shows for ``filters`` but the settlement (which reads settlement lines)."""
+    page = clerks.page(filters)
+    return [(k.value, k.compare) for k in page.kpis] + [
+        (f.key, f.rows, f.total) for f in page.figures if f.key != "settlement"
+    ]
+
+
+def _views(shop):
+    both = frozenset({shop.store_a.pk, shop.store_b.pk})
+    return [
+        period(FIRST, LAST, compare="previous"),
+        period(FIRST, LAST, compare="previous", store_ids=frozenset({shop.store_a.pk})),
+        period(FIRST, LAST, compare="previous", store_ids=frozenset({shop.store_b.pk})),
+        period(FIRST, LAST, compare="previous", store_ids=both),
+        period(FIRST, LAST, compare="previous", channel_ids=frozenset({shop.web.pk})),
+    ]
+
+
+def test_the_page_is_the_same_rolled_up_and_live(credited, clock):  # noqa: F811
+    shop = credited
+    live = [_seen(f) for f in _views(shop)]
+    assert live[0][0] == (Decimal("3700.00"), Decimal("300.00"))
+    dashboard.rollup_refresh(first=FIRST - timedelta(days=3), last=LAST)  # up to yesterday: DAY0+4 stays live
+    assert ClerkDay.objects.filter(day=LAST).count() == 0 and ClerkDay.objects.filter(day=FIRST).exists()
+    assert [_seen(f) for f in _views(shop)] == live
+    clock(10)
+    dashboard.rollup_refresh(first=FIRST - timedelta(days=3), last=LAST)  # every day rolled up
+    assert ClerkDay.objects.filter(day=LAST).exists()
+    assert [_seen(f) for f in _views(shop)] == live
+
+
+def test_an_order_split_between_two_stores_counts_once_above_them(shop, policy, clock, clerk_a, clerk_b):  # noqa: F811
+    """Each level keeps its own distinct orders: the split order is one order for both stores together,
+    one for each store, and one for each clerk; the rollup, and a manager of both stores, agree."""
+    policy(conflict="split")
+    clock(1)
+    sold_by(shop, clerk_a, shop.store_a, shop.member)
+    sold_by(shop, clerk_b, shop.store_b, shop.member)
+    clock(2)
+    bought_online(shop, shop.member)  # 500 split: 250 to A at store A, 250 to B at store B
+    clock(5)
+    day = (DAY0 + timedelta(days=2)).date()
+    both = frozenset({shop.store_a.pk, shop.store_b.pk})
+    views = [period(day, day, compare="none"), period(day, day, compare="none", store_ids=both)]
+    live = [clerks.grouped(f) for f in views]
+    for total, by_store, by_clerk, by_source in live:
+        assert (total["orders"], total["net"], total["clerks"]) == (1, Decimal("500.00"), 2)
+        assert sorted((r["orders"], r["net"]) for r in by_store) == [(1, Decimal("250.00"))] * 2
+        assert sorted((r["orders"], r["net"]) for r in by_clerk) == [(1, Decimal("250.00"))] * 2
+        assert [(r["rule"], r["orders"], r["net"]) for r in by_source] == [("split", 1, Decimal("500.00"))]
+    dashboard.rollup_refresh(first=day, last=day)
+    assert [clerks.grouped(f) for f in views] == live
+
+
+def test_an_order_attributed_late_is_rolled_up_again_by_the_nightly_job(credited, clock):  # noqa: F811
+    """Attribution lines are dated the day the order was paid; an order attributed days later (the
+    queue was down) changes a day already rolled up, and the next nightly run redoes that day."""
+    shop = credited
+    clock(5)
+    dashboard.rollup_catch_up()
+    before = _seen(period(FIRST, LAST, compare="none"))
+    clock(6)
+    late = orders.order_place(
+        channel=shop.web, lines=[("TEE-M", 1)], fulfilment="ship", member=shop.member, shipping_address=ADDRESS
+    )
+    orders.order_pay(order=late, tenders=[{"tender": "card", "token": "tok_visa"}])
+    clock(20)  # paid on DAY0+6, rolled up that night and the next ...
+    dashboard.rollup_catch_up()
+    attribution.order_attribute(order=late)  # ... and attributed only now
+    paid = period((DAY0 + timedelta(days=6)).date(), (DAY0 + timedelta(days=6)).date(), compare="none")
+    assert AttributionLine.objects.filter(order=late).count() == 1
+    assert _seen(paid)[0][0] == Decimal("0.00")  # the day was rolled up before the line was written
+    dashboard.rollup_catch_up()
+    assert _seen(paid)[0][0] == Decimal("500.00")  # the tee, credited to A by the binding of the counter sale
+    assert _seen(period(FIRST, LAST, compare="none")) == before

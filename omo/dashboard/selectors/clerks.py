@@ -1,8 +1,9 @@
 """Clerk attribution (推薦人機制) for HQ: attributed sales and commission by store and by clerk, the binding
 sources (and rules) that bring the most, and the monthly settlement's status.
 
-Read from ``AttributionLine`` (one row per order line and credited clerk and store; returns and
-cancellations add negative ``clawback`` lines dated the day they happen), so a period's figures are
+Read from the daily rollup of ``AttributionLine`` (``ClerkDay``; today and days not rolled up yet live
+from the lines by the same query). A line is an order line credited to a clerk and store; returns and
+cancellations add negative ``clawback`` lines dated the day they happen, so a period's figures are
 the sales credited in it minus what was taken back in it. A store filter keeps the lines credited to
 its stores (an online order credited to store A counts for A); a channel filter, the order's channel."""
 
@@ -10,19 +11,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from attribution.models import AttributionLine, SettlementLine, SettlementPeriod, Source
+from attribution.models import SettlementLine, SettlementPeriod, Source
 from omo.dashboard.figures import Column, Figure, Kpi, Page, ratio
 from omo.dashboard.filters import Filters, last_months
-from omo.dashboard.rollups import ZERO
+from omo.dashboard.models import ClerkDay
+from omo.dashboard.rollups import CLERK_METRICS, ZERO, clerk_rows
 from omo.dashboard.selectors.common import store_names
 from omo.org.models import StaffProfile
 
-SALE, CLAWBACK = AttributionLine.Kind.SALE, AttributionLine.Kind.CLAWBACK
 MONTHS = 12
 
 
@@ -37,34 +37,13 @@ def _rule_labels() -> dict[str, str]:
     }
 
 
-def lines(filters: Filters):
-    """The attribution lines of the period (by ``occurred_at``: paid, returned or cancelled then)."""
-    since, until = filters.bounds
-    qs = AttributionLine.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
-    if filters.store_ids is not None:
-        qs = qs.filter(store_id__in=filters.store_ids)
-    if filters.channel_ids is not None:
-        qs = qs.filter(order__channel_id__in=filters.channel_ids)
-    return qs
-
-
-AMOUNTS = {
-    "orders": Count("order", distinct=True, filter=Q(kind=SALE)),
-    "sales": Sum("base", filter=Q(kind=SALE)),
-    "clawed": Sum("base", filter=Q(kind=CLAWBACK)),
-    "commission": Sum("commission"),
-    "store_amount": Sum("store_amount"),
-    "personal_amount": Sum("personal_amount"),
-}
-
-
-CLERKS = Count("clerk", distinct=True, filter=Q(kind=SALE))
+Level = ClerkDay.Level
 
 
 def _amounts(row: dict) -> dict:
-    """A grouped row with money as Decimals to the cent, ``taken_back`` positive and ``net`` = sales
-    credited − taken back."""
-    out = {k: row.get(k) for k in row if k not in AMOUNTS}
+    """A summed ``ClerkDay`` row with money as Decimals to the cent, ``taken_back`` positive and ``net``
+    = sales credited − taken back."""
+    out = {k: row.get(k) for k in row if k not in CLERK_METRICS}
     out["orders"] = row.get("orders") or 0
     for key in ("sales", "commission", "store_amount", "personal_amount"):
         out[key] = (row.get(key) or ZERO).quantize(Decimal("0.01"))
@@ -73,56 +52,63 @@ def _amounts(row: dict) -> dict:
     return out
 
 
-def totals(filters: Filters | None) -> dict:
-    """The period's figures summed (one aggregate query): orders credited, sales credited, taken back,
-    net, commission (net of claw-backs) and its store and personal parts, and clerks credited."""
-    if filters is None:
-        return {}
-    row = lines(filters).aggregate(**AMOUNTS, clerks=CLERKS)
-    out = _amounts(row)
-    out["clerks"] = row["clerks"] or 0
+def _levels(filters: Filters) -> dict[str, Level]:
+    """Which ``ClerkDay`` level holds the period's total and its by-source figures: with one store
+    chosen, that store's rows; otherwise the rows above the stores (several stores are computed live
+    from their own lines, where those levels are theirs alone)."""
+    one_store = filters.store_ids is not None and len(filters.store_ids) == 1
+    return {
+        "total": Level.STORE if one_store else Level.ALL,
+        "source": Level.SOURCE_STORE if one_store else Level.SOURCE,
+    }
+
+
+def _split(filters: Filters, rows: list[dict]) -> dict[str, list[dict]]:
+    levels = _levels(filters)
+    out: dict[str, list[dict]] = {"total": [], "store": [], "clerk": [], "source": []}
+    for r in rows:
+        if r["level"] == levels["total"]:
+            out["total"].append(r)
+        if r["level"] == Level.STORE:
+            out["store"].append(r)
+        elif r["level"] == Level.CLERK:
+            out["clerk"].append(r)
+        elif r["level"] == levels["source"]:
+            out["source"].append(r)
     return out
 
 
-def grouped(filters: Filters) -> tuple[dict, list[dict], list[dict]]:
-    """(totals, by store, by clerk and store) of the period. On PostgreSQL one scan of the lines with
-    ``GROUPING SETS`` (each level keeps its own distinct orders and clerks); elsewhere three queries."""
-    by_clerk_qs = lines(filters).values("store_id", "clerk_id").annotate(**AMOUNTS, clerks=CLERKS).order_by()
-    sql, params = by_clerk_qs.query.sql_with_params()
-    table = f'"{AttributionLine._meta.db_table}"'
-    if connection.vendor != "postgresql" or not sql.startswith("SELECT ") or not sql.endswith("GROUP BY 1, 2"):
-        return (
-            totals(filters),
-            [_amounts(r) for r in lines(filters).values("store_id").annotate(**AMOUNTS).order_by()],
-            [_amounts(r) for r in by_clerk_qs],
-        )
-    store, clerk = f'{table}."store_id"', f'{table}."clerk_id"'
-    sql = (
-        f"SELECT GROUPING({store}) AS g_store, GROUPING({clerk}) AS g_clerk, "
-        + sql[len("SELECT ") : -len("GROUP BY 1, 2")]
-        + f"GROUP BY GROUPING SETS (({store}, {clerk}), ({store}), ())"
+def _total(rows: list[dict], clerk_rows: list[dict]) -> dict:
+    """The period's total (one row at most) and the clerks credited: those with a sale in it."""
+    out = _amounts(rows[0] if rows else {})
+    out["clerks"] = len({r["clerk_id"] for r in clerk_rows if r["clerk_id"] and r["orders"]})
+    return out
+
+
+def totals(filters: Filters | None) -> dict:
+    """The period's figures summed: orders credited, sales credited, taken back, net, commission (net
+    of claw-backs) and its store and personal parts, and clerks credited."""
+    if filters is None:
+        return {}
+    parts = _split(filters, clerk_rows(filters, [_levels(filters)["total"], Level.CLERK]))
+    return _total(parts["total"], parts["clerk"])
+
+
+def grouped(filters: Filters) -> tuple[dict, list[dict], list[dict], list[dict]]:
+    """(totals, by store, by clerk and store, by binding source and rule) of the period, from one read
+    of the rollup (and today's lines)."""
+    levels = _levels(filters)
+    parts = _split(filters, clerk_rows(filters, {levels["total"], Level.STORE, Level.CLERK, levels["source"]}))
+    return (
+        _total(parts["total"], parts["clerk"]),
+        [_amounts(r) for r in parts["store"]],
+        [_amounts(r) for r in parts["clerk"]],
+        [_amounts(r) for r in parts["source"]],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [c[0] for c in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    total = next((r for r in rows if r["g_store"]), None) or {}
-    out_total = _amounts(
-        {k: v for k, v in total.items() if k not in ("g_store", "g_clerk", "store_id", "clerk_id", "clerks")}
-    )
-    out_total["clerks"] = total.get("clerks") or 0
-    strip = ("g_store", "g_clerk", "clerks")
-    by_store = [
-        _amounts({k: v for k, v in r.items() if k not in (*strip, "clerk_id")})
-        for r in rows
-        if r["g_clerk"] and not r["g_store"]
-    ]
-    by_clerk = [_amounts({k: v for k, v in r.items() if k not in strip}) for r in rows if not r["g_clerk"]]
-    return out_total, by_store, by_clerk
 
 
 def page(filters: Filters) -> Page:
-    now, store_rows, clerk_rows = grouped(filters)
+    now, store_rows, clerk_rows, source_rows = grouped(filters)
     before = totals(filters.comparison())
     names = store_names()
     kpis = [
@@ -141,7 +127,7 @@ def page(filters: Filters) -> Page:
         figures=[
             by_store(store_rows, names, now),
             by_clerk(clerk_rows, names, now),
-            by_source(filters, now),
+            by_source(source_rows, now),
             settlement(filters),
         ],
         note=_(
@@ -210,29 +196,14 @@ def by_clerk(rows: list[dict], names: dict, now: dict) -> Figure:
     )
 
 
-def _by_source_rows(filters: Filters) -> list[dict]:
-    """Grouped by (binding source, rule): the sale lines by their own rule, the claw-backs by the rule
-    of the line they take back. Two queries, so that only the claw-backs join the lines they reverse."""
-    sales = lines(filters).filter(kind=SALE).values(source=F("binding__source"), why=F("rule"))
-    clawbacks = lines(filters).filter(kind=CLAWBACK).values(source=F("binding__source"), why=F("reverses__rule"))
-    merged: dict[tuple, dict] = {}
-    for r in [*sales.annotate(**AMOUNTS).order_by(), *clawbacks.annotate(**AMOUNTS).order_by()]:
-        into = merged.setdefault((r["source"], r["why"]), {"source": r["source"], "why": r["why"]})
-        for key in AMOUNTS:
-            if r[key] is not None:
-                into[key] = into.get(key, 0) + r[key]
-    return list(merged.values())
-
-
-def by_source(filters: Filters, now: dict) -> Figure:
+def by_source(grouped: list[dict], now: dict) -> Figure:
     """By the source of the binding behind each line and the rule that credited it (a claw-back counts
     under the rule of the line it takes back): counter sales and referral codes have no binding."""
-    grouped = _by_source_rows(filters)
     sources, rules = dict(Source.choices), _rule_labels()
     rows = []
-    for r in map(_amounts, grouped):
+    for r in grouped:
         source = str(sources.get(r["source"], r["source"])) if r["source"] else _("No binding")
-        rule = rules.get(r["why"], r["why"])
+        rule = rules.get(r["rule"], r["rule"])
         rows.append({**r, "source_label": source, "rule_label": rule, "name": f"{source} · {rule}",
                      "share": ratio(r["net"], now["net"])})  # fmt: skip
     rows.sort(key=lambda r: (-r["net"], r["name"]))

@@ -139,6 +139,31 @@ class ProductDay(models.Model):
         return f"{self.day} {self.variant_id}"
 
 
+class ProductMonth(models.Model):
+    """``ProductDay`` of a whole month summed over the stores, by channel and variant: a year's top
+    products for every store together read 12 x channels x variants rows, not a row per store and day.
+    Rebuilt from ``ProductDay`` whenever a day of the month is; read only for months whose every day is
+    rolled up."""
+
+    month = models.DateField()  # the 1st
+    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    category = models.ForeignKey(
+        "catalog.Category", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    units = models.IntegerField(default=0)
+    sales = models.DecimalField(default=0, **MONEY)
+    cost = models.DecimalField(null=True, **MONEY)
+
+    class Meta:
+        verbose_name = _("product sales month")
+        verbose_name_plural = _("product sales months")
+        indexes = [models.Index(fields=["month"], name="productmonth_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.variant_id}"
+
+
 class ClerkDay(models.Model):
     """Attribution lines of a day (sales credited on the day the order was paid, claw-backs on the day of
     the return or cancellation) summed by channel at five levels, so that each level keeps its own

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +21,7 @@ from omo.dashboard.models import (
     ClerkDay,
     MemberSegmentMonth,
     ProductDay,
+    ProductMonth,
     RolledUpDay,
     RolledUpMonth,
     RollupMark,
@@ -41,7 +42,7 @@ def rollup_refresh(*, first: date, last: date) -> int:
     done = 0
     start = first
     while start <= last:
-        end = min(last, start + relativedelta(months=1) - timedelta(days=1))
+        end = min(last, start.replace(day=1) + relativedelta(months=1) - timedelta(days=1))  # to the month's end
         with transaction.atomic():
             # a rebuild by hand and the nightly job must not both delete (seeing nothing) and insert
             advisory_xact_lock(ROLLUP_WRITE_LOCK)
@@ -51,6 +52,7 @@ def rollup_refresh(*, first: date, last: date) -> int:
             SalesDay.objects.bulk_create([SalesDay(**row) for row in rollups.sales_live(start, end)], batch_size=2000)
             _insert_products(start, end)
             _insert_clerks(start, end)
+            _product_months(start, end)
             now = timezone.now()
             days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
             RolledUpDay.objects.bulk_create(
@@ -76,6 +78,26 @@ def _insert_products(first: date, last: date) -> None:
             f"FROM ({sql}) q",
             params,
         )
+
+
+def _product_months(first: date, last: date) -> None:
+    """Rebuilds ``ProductMonth`` for the months [first, last] touches, from their ``ProductDay`` rows."""
+    for month in months_between(first, last):
+        ProductMonth.objects.filter(month=month).delete()
+        rows = (
+            ProductDay.objects.filter(day__gte=month, day__lt=month + relativedelta(months=1))
+            .values("channel_id", "variant_id", "category_id")
+            .annotate(u=Sum("units"), s=Sum("sales"), c=Sum("cost"))
+            .order_by()
+        )
+        sql, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {ProductMonth._meta.db_table} "  # noqa: S608 (the model's table, Django's compiled query)
+                "(month, channel_id, variant_id, category_id, units, sales, cost) "
+                f"SELECT %s, q.channel_id, q.variant_id, q.category_id, q.u, q.s, q.c FROM ({sql}) q",
+                [month, *params],
+            )
 
 
 def _insert_clerks(first: date, last: date) -> None:

@@ -12,15 +12,15 @@ import pytest
 
 from inventory.models import SkuCost
 from omo.dashboard import services as dashboard
-from omo.dashboard.models import ProductDay, RolledUpDay, SalesDay
-from omo.dashboard.rollups import sales_rows
+from omo.dashboard.models import ProductDay, ProductMonth, RolledUpDay, SalesDay
+from omo.dashboard.rollups import sales_rows, whole_months
 from omo.dashboard.selectors import sales
 from orders import services as orders
 from tests.dashboard.conftest import TODAY, counter_sale, move_return, period, web_order
 from tests.factories import make_staff
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
-NUM_QUERIES = 27  # whatever the number of orders, days or products
+NUM_QUERIES = 21  # whatever the number of orders, days or products
 
 
 @pytest.fixture
@@ -101,6 +101,43 @@ def test_rolled_up_days_give_the_same_figures_as_live_ones_and_today_stays_live(
     # refreshing again changes nothing (the rows of a day are replaced, not added)
     dashboard.rollup_refresh(first=D1, last=D2)
     assert sales.totals(period(D1, D2))["sales"] == Decimal("2500.00")
+
+
+def test_whole_months_of_a_period():
+    assert whole_months(date(2026, 1, 31), date(2026, 4, 29)) == [date(2026, 2, 1), date(2026, 3, 1)]
+    assert whole_months(date(2026, 1, 1), date(2026, 1, 31)) == [date(2026, 1, 1)]
+    assert whole_months(date(2026, 1, 1), date(2026, 1, 30)) == []
+    assert whole_months(date(2025, 12, 4), date(2026, 12, 3)) == [date(2026, m, 1) for m in range(1, 12)]
+
+
+def test_a_long_period_reads_whole_months_from_the_monthly_product_rollup(week, shop):
+    """October is whole and rolled up: every store together reads it from ``ProductMonth``; the days
+    around it from ``ProductDay``; November (today is live) from the days. The figures do not change."""
+    web_order(shop, [("TEE-M", 1)], day=date(2026, 9, 30))
+    web_order(shop, [("JEANS-M", 2)], day=date(2026, 10, 1))
+    web_order(shop, [("CAP-M", 1)], day=date(2026, 10, 31), fulfilment="pickup", store=shop.store_b)
+    web_order(shop, [("TEE-M", 3)], day=TODAY)
+    views = [
+        period(date(2026, 9, 20), TODAY, compare="none"),
+        period(date(2026, 9, 20), TODAY, compare="none", channel_ids=frozenset({shop.web.pk})),
+        period(date(2026, 9, 20), TODAY, compare="none", store_ids=frozenset({shop.store_b.pk})),
+    ]
+
+    def products(filters):
+        figures = {f.key: f for f in sales.page(filters).figures}
+        return [(k, figures[k].rows, figures[k].total) for k in ("top_products", "top_categories")]
+
+    live = [products(f) for f in views]
+    top = {r["sku"]: r["units"] for r in live[0][0][1]}
+    assert (top["TEE-M"], top["JEANS-M"], top["CAP-M"]) == (6, 3, 2)  # 2 + 1 + 3, 1 + 2, 1 + 1
+    dashboard.rollup_catch_up()
+    october = ProductMonth.objects.filter(month=date(2026, 10, 1))
+    assert sorted(october.values_list("variant__sku", "units")) == [("CAP-M", 1), ("JEANS-M", 2)]
+    assert not ProductMonth.objects.filter(month=date(2026, 11, 1), variant=shop.tee, units__gt=10).exists()
+    assert [products(f) for f in views] == live
+    # October's days are not read for every store together: without them the figures stay the same
+    ProductDay.objects.filter(day__month=10).delete()
+    assert [products(f) for f in views[:2]] == live[:2]
 
 
 def test_the_comparison_period(week, shop):

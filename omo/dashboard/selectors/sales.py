@@ -64,8 +64,9 @@ def by_day(filters: Filters, compare: Filters | None) -> Figure:
     now = {r["day"]: r for r in sales_rows(filters, ("day",))}
     before = {r["day"]: r for r in sales_rows(compare, ("day",))} if compare else {}
     rows = []
+    then = compare.day_list() if compare else []
     for i, day in enumerate(filters.day_list()):
-        other = compare.day_list()[i] if compare and i < compare.days else None
+        other = then[i] if i < len(then) else None
         r, o = now.get(day, {}), before.get(other, {})
         rows.append({
             "day": day, "orders": r.get("orders", 0), "sales": r.get("sales", ZERO),

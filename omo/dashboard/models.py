@@ -207,6 +207,25 @@ class ClerkDay(models.Model):
         return f"{self.day} {self.get_level_display()} {self.store_id}/{self.clerk_id}"
 
 
+class CoverSold(models.Model):
+    """Units sold (sale movements) per location and SKU over the ``COVER_DAYS`` days up to ``as_of``,
+    rebuilt by the nightly job for yesterday: days of cover up to today read it, add today's sales and
+    take off the day that left the window, instead of a month of movements."""
+
+    as_of = models.DateField()
+    location = models.ForeignKey("org.Location", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    units = models.IntegerField()
+
+    class Meta:
+        verbose_name = _("units sold for days of cover")
+        verbose_name_plural = _("units sold for days of cover")
+        indexes = [models.Index(fields=["as_of", "location"], name="coversold_asof_location")]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.location_id}/{self.variant_id}: {self.units}"
+
+
 class RollupMark(models.Model):
     """A named high-water mark of the rollup job: ``attribution-line`` is the last attribution line id
     the nightly job had seen, so a line written later for an earlier day (an order attributed late)

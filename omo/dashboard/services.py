@@ -154,6 +154,7 @@ def rollup_catch_up() -> int:
         days = sum(rollup_refresh(first=a, last=b) for a, b in rollups.day_runs(missing))
         # lines up to ``top`` are in: a line written after this run started is looked at next time
         RollupMark.objects.update_or_create(name=LINE_MARK, defaults={"value": top})
+        cover_refresh(yesterday)
         last_complete = timezone.localdate().replace(day=1) - relativedelta(months=1)
         months_done = set(RolledUpMonth.objects.values_list("month", flat=True))
         # months not rolled up yet, and the last two again (returns keep coming in after a month ends)
@@ -162,6 +163,25 @@ def rollup_catch_up() -> int:
             [m for m in months_between(first, last_complete) if m not in months_done or m >= redo_month]
         )
         return days
+
+
+def cover_refresh(as_of: date) -> int:
+    """Rebuilds ``CoverSold`` for ``as_of`` (the nightly job: yesterday) from the sale movements, by one
+    INSERT … SELECT of the days-of-cover query; older snapshots are dropped. Returns its rows."""
+    from omo.dashboard.models import CoverSold
+    from omo.dashboard.selectors.inventory import sold_sql
+
+    sql, params = sold_sql(as_of, snapshot=False)
+    with transaction.atomic():
+        advisory_xact_lock(ROLLUP_WRITE_LOCK)
+        CoverSold.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {CoverSold._meta.db_table} (as_of, variant_id, location_id, units) "  # noqa: S608 (the model's table)
+                f"SELECT %s, q.variant_id, q.location_id, q.units FROM ({sql}) q WHERE q.units <> 0",
+                [as_of, *params],
+            )
+            return cursor.rowcount
 
 
 def rollup_refresh_months(months: list[date]) -> int:

@@ -12,6 +12,8 @@ import time_machine
 from inventory import services as stock
 from inventory.models import SkuCost, Transfer
 from inventory.services import StockLine
+from omo.dashboard import services as dashboard
+from omo.dashboard.models import CoverSold
 from omo.dashboard.selectors import inventory
 from orders import services as orders
 from tests.dashboard.conftest import TODAY, at, counter_sale, period, web_order
@@ -209,6 +211,38 @@ def test_the_page_for_hq_and_for_a_store_manager(client, stockroom, hq_admin, ma
 
 def test_the_page_takes_the_same_few_queries_whatever_the_data(stockroom, django_assert_max_num_queries):
     # the location names, one pass over the stock rows per location (stock-outs and value), the worst SKUs
-    # and their count, cover, 2 for transfers, 2 for lots
-    with django_assert_max_num_queries(9):
+    # and their count, which snapshot of units sold there is, cover, 2 for transfers, 2 for lots
+    with django_assert_max_num_queries(10):
         inventory.page(period(TODAY - timedelta(days=6), TODAY))
+
+
+def test_days_of_cover_from_the_nightly_snapshot_are_the_same_as_from_the_movements(stockroom, clerk_a):
+    """The snapshot of yesterday plus today's sales, less the day that left the 28 days, gives what the
+    movements give; so does the snapshot of the period's own last day. Other days read the movements."""
+    shop = stockroom
+    dropped = TODAY - timedelta(days=28)  # in yesterday's 28 days, not in today's
+    with time_machine.travel(at(dropped, 10), tick=True):
+        counter_sale(shop, [("TEE-M", 1)], day=dropped, clerk=clerk_a)
+    views = [
+        period(TODAY - timedelta(days=6), TODAY),
+        period(TODAY - timedelta(days=6), TODAY, store_ids=frozenset({shop.store_a.pk})),
+        period(BUILT, BUILT),
+    ]
+
+    def cover():
+        return [figures(f)["cover"].rows for f in views]
+
+    from_movements = cover()
+    a = {r["name"]: r for r in from_movements[0]}[name(shop.store_a)]
+    assert a["sold"] == 12  # the tee of the dropped day is not counted
+    dashboard.cover_refresh(TODAY - timedelta(days=1))
+    assert CoverSold.objects.filter(location=shop.store_a, variant=shop.tee).get().units == 3  # 2 + the dropped 1
+    assert cover() == from_movements
+    with time_machine.travel(at(TODAY, 11), tick=True):  # a sale today, after the snapshot
+        counter_sale(shop, [("TEE-M", 1)], day=TODAY, clerk=clerk_a)
+    with_today = cover()
+    CoverSold.objects.all().delete()
+    assert cover() == with_today  # the same from the movements alone
+    assert {r["name"]: r for r in with_today[0]}[name(shop.store_a)]["sold"] == 13
+    dashboard.cover_refresh(TODAY)  # a snapshot of the period's last day itself
+    assert cover() == with_today

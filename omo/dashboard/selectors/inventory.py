@@ -9,7 +9,7 @@ warehouses included. The channel filter does not apply: stock belongs to locatio
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -191,30 +191,63 @@ def stock_outs(filters: Filters, names: dict, locations: list[dict]) -> tuple[Fi
 # --- days of cover ------------------------------------------------------------------------------------
 
 
+def sold_sql(end: date, store_ids=None, *, snapshot: bool = True) -> tuple[str, list]:
+    """SQL (variant_id, location_id, units) of the units sold per SKU and location over the
+    ``COVER_DAYS`` days up to ``end``: from the sale movements, or, when ``snapshot`` and the nightly snapshot
+    (``CoverSold``) is of ``end`` or of the day before, from it (plus ``end``'s own sales, less those of
+    the day that left the window)."""
+    from omo.dashboard.models import CoverSold
+
+    first = end - timedelta(days=COVER_DAYS - 1)
+    scope, scope_params = ("1 = 1", []) if store_ids is None else sql_in("m.location_id", store_ids)
+    movements = StockMovement._meta.db_table
+
+    def moved(a: date, b: date, sign: str) -> tuple[str, list]:
+        return (
+            f"SELECT m.variant_id, m.location_id, {sign}m.quantity AS units FROM {movements} m "  # noqa: S608 (the model's table)
+            f"WHERE m.kind = %s AND m.created_at >= %s AND m.created_at < %s AND {scope}",
+            [MovementKind.SALE, day_start(a), day_start(b + timedelta(days=1)), *scope_params],
+        )
+
+    as_of = None
+    if snapshot:
+        days = [end, end - timedelta(days=1)]
+        as_of = CoverSold.objects.filter(as_of__in=days).values_list("as_of", flat=True).first()
+    if as_of is None:
+        parts = [moved(first, end, "-")]
+    else:
+        kept, kept_params = ("1 = 1", []) if store_ids is None else sql_in("m.location_id", store_ids)
+        parts = [
+            (
+                f"SELECT m.variant_id, m.location_id, m.units FROM {CoverSold._meta.db_table} m "  # noqa: S608 (the model's table)
+                f"WHERE m.as_of = %s AND {kept}",
+                [as_of, *kept_params],
+            )
+        ]
+        if as_of < end:  # the snapshot of the day before: add today's sales, take off the day that left
+            parts += [moved(end, end, "-"), moved(first - timedelta(days=1), first - timedelta(days=1), "")]
+    sql = " UNION ALL ".join(p for p, _params in parts)
+    params = [v for _sql, ps in parts for v in ps]
+    return f"SELECT s.variant_id, s.location_id, SUM(s.units) AS units FROM ({sql}) s GROUP BY 1, 2", params  # noqa: S608 (built above)
+
+
 def cover_rows(filters: Filters) -> list[tuple[int, str, int, int, int]]:
     """(location id, bucket, SKUs, units on hand, units sold) per location and cover bucket, in one query.
 
     Per active SKU at an active location with stock on hand or sales: sold = the units of its sale
-    movements there over the ``COVER_DAYS`` days up to ``filters.end``; cover in whole days =
-    floor(on hand x COVER_DAYS / sold). No sales: the ``none`` bucket."""
-    since = day_start(filters.end - timedelta(days=COVER_DAYS - 1))
-    until = day_start(filters.end + timedelta(days=1))
+    movements there over the ``COVER_DAYS`` days up to ``filters.end`` (``sold_sql``); cover in whole
+    days = floor(on hand x COVER_DAYS / sold). No sales: the ``none`` bucket."""
+    sold, sold_params = sold_sql(filters.end, filters.store_ids)
     if filters.store_ids is None:
-        sold_scope, level_scope, scope_params = "1 = 1", "1 = 1", []
+        level_scope, scope_params = "1 = 1", []
     else:
-        sold_scope, scope_params = sql_in("m.location_id", filters.store_ids)
-        level_scope, _params = sql_in("s.location_id", filters.store_ids)
+        level_scope, scope_params = sql_in("s.location_id", filters.store_ids)
     # cover <= n whole days  <=>  on_hand x COVER_DAYS < (n + 1) x sold
     cases = " ".join(
         f"WHEN s.on_hand * {COVER_DAYS} < {limit + 1} * d.units THEN '{key}'" for key, limit in BUCKETS if limit
     )
     sql = f"""
-        WITH sold AS (
-            SELECT m.variant_id, m.location_id, -SUM(m.quantity) AS units
-            FROM {StockMovement._meta.db_table} m
-            WHERE m.kind = %s AND m.created_at >= %s AND m.created_at < %s AND {sold_scope}
-            GROUP BY m.variant_id, m.location_id
-        )
+        WITH sold AS ({sold})
         SELECT s.location_id,
                CASE WHEN d.units IS NULL OR d.units <= 0 THEN 'none' {cases} ELSE '{BUCKETS[-1][0]}' END,
                COUNT(*), SUM(s.on_hand), COALESCE(SUM(d.units), 0)
@@ -226,7 +259,7 @@ def cover_rows(filters: Filters) -> list[tuple[int, str, int, int, int]]:
         WHERE (s.on_hand > 0 OR d.units > 0) AND {level_scope}
         GROUP BY 1, 2
     """  # noqa: S608 - table names from the models, fixed bucket texts, every value a parameter
-    params = [MovementKind.SALE, since, until, *scope_params, Product.Status.ACTIVE, *scope_params]
+    params = [*sold_params, Product.Status.ACTIVE, *scope_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(loc, bucket, int(n), int(on_hand), int(sold)) for loc, bucket, n, on_hand, sold in cursor.fetchall()]

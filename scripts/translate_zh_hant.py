@@ -10,6 +10,15 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "units": "件數",
+    "The sum of its lines' quantities.": "各明細數量的合計。",
+    "product sales month": "每月商品銷售彙總",
+    "product sales months": "每月商品銷售彙總",
+    "clerk attribution day": "每日店員業績彙總",
+    "clerk attribution days": "每日店員業績彙總",
+    "rollup mark": "彙總進度標記",
+    "rollup marks": "彙總進度標記",
+    "units sold for days of cover": "可銷天數用銷量",
     "Upload a CSV on the dashboard": "在報表頁上傳 CSV",
     "Open the dashboard: sales, traffic × conversion × ticket, OMO members, cross-channel flows, clerks, stock, coupons and points": "開啟報表：銷售、來客數 × 提袋率 × 客單價、OMO 會員、跨通路流動、店員業績、庫存、優惠券與點數",
     "My store's dashboard: sales, traffic and conversion, members, stock": "本店報表：銷售、來客數與提袋率、會員、庫存",

@@ -269,3 +269,11 @@ def test_an_order_attributed_late_is_rolled_up_again_by_the_nightly_job(credited
     dashboard.rollup_catch_up()
     assert _seen(paid)[0][0] == Decimal("500.00")  # the tee, credited to A by the binding of the counter sale
     assert _seen(period(FIRST, LAST, compare="none")) == before
+
+
+def test_the_page_takes_the_same_few_queries_whatever_the_data(credited, clock, django_assert_max_num_queries):  # noqa: F811
+    # for the period and the comparison: the rolled-up days, the rollup, the days not rolled up; store and
+    # clerk names; the settlement periods and their totals
+    dashboard.rollup_refresh(first=FIRST - timedelta(days=3), last=LAST)
+    with django_assert_max_num_queries(10):
+        clerks.page(period(FIRST, LAST, compare="previous"))

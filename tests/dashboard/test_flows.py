@@ -226,3 +226,8 @@ def test_the_page_opens_for_hq(client, flows_week, hq_admin):
     assert response.status_code == 200
     assert response.context["page"].kpis[0].value == 4
     assert b'data-chart="pickup-chart"' in response.content
+
+
+def test_the_page_takes_the_same_few_queries_whatever_the_data(flows_week, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        flows.page(period(D1, D2, compare="previous"))

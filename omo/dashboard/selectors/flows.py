@@ -28,29 +28,46 @@ GOODS = Sum(F("total") - F("shipping_fee"), output_field=MONEY_FIELD)  # what th
 # --- the rows of each figure, by store --------------------------------------------------------------
 
 
-def pickup_rows(filters: Filters) -> dict[int, dict]:
-    """Online orders (web, app, marketplace) to pick up in a store, paid in the period, by pickup store:
-    orders, sales, and how many were collected (completed, or returned after), are still waiting
-    (paid, being brought, ready) or were cancelled (not collected in time, or by the customer)."""
+def order_flow_rows(filters: Filters) -> tuple[dict[int, dict], dict[int, dict]]:
+    """(pickup, endless aisle) by store, from one pass over the orders paid in the period.
+
+    Pickup: online orders (web, app, marketplace) to pick up in a store, by pickup store: orders, sales,
+    and how many were collected (completed, or returned after), are still waiting (paid, being brought,
+    ready) or were cancelled (not collected in time, or by the customer).
+    Endless aisle (店員幫客人從別處調貨): POS orders not handed over at the counter, by the store that sold
+    them: orders, sales, and how many go to the customer's home or are picked up."""
+    pickup = Q(fulfilment=Order.Fulfilment.PICKUP, channel__kind__in=ONLINE)
+    endless = Q(channel__kind=POS)  # with the conditions both share: a store, shipped or picked up
     rows = (
         Order.objects.filter(
+            pickup | endless,
             filters.during("paid_at"),
             ids_q("store_id", filters.store_ids),
             ids_q("channel_id", filters.channel_ids),
-            fulfilment=Order.Fulfilment.PICKUP,
-            channel__kind__in=ONLINE,
+            store__isnull=False,
+            fulfilment__in=(Order.Fulfilment.SHIP, Order.Fulfilment.PICKUP),  # not "counter" (an index can serve IN)
         )
-        .values("store_id")
+        .annotate(flow=Case(When(endless, then=Value("endless")), default=Value("pickup"), output_field=CharField()))
+        .values("store_id", "flow")
         .annotate(
             orders=Count("id"),
             sales=GOODS,
             collected=Count("id", filter=Q(status__in=COLLECTED)),
             waiting=Count("id", filter=Q(status__in=WAITING)),
             cancelled=Count("id", filter=Q(status=OrderStatus.CANCELLED)),
+            shipped=Count("id", filter=Q(fulfilment=Order.Fulfilment.SHIP)),
+            picked_up=Count("id", filter=Q(fulfilment=Order.Fulfilment.PICKUP)),
         )
         .order_by()
     )
-    return {r["store_id"]: {**r, "sales": cents(r["sales"])} for r in rows}
+    out: dict[str, dict[int, dict]] = {"pickup": {}, "endless": {}}
+    keep = {
+        "pickup": ("store_id", "orders", "collected", "waiting", "cancelled"),
+        "endless": ("store_id", "orders", "shipped", "picked_up"),
+    }
+    for r in rows:
+        out[r["flow"]][r["store_id"]] = {**{k: r[k] for k in keep[r["flow"]]}, "sales": cents(r["sales"])}
+    return out["pickup"], out["endless"]
 
 
 def ship_rows(filters: Filters) -> dict[int, dict]:
@@ -90,30 +107,6 @@ def ship_open_rows(filters: Filters) -> dict[int, dict]:
         .order_by()
     )
     return {r["location_id"]: r for r in rows}
-
-
-def endless_rows(filters: Filters) -> dict[int, dict]:
-    """Endless aisle (店員幫客人從別處調貨): POS orders not handed over at the counter, paid in the period,
-    by the store that sold them: orders, sales, and how many go to the customer's home or are picked up."""
-    rows = (
-        Order.objects.filter(
-            filters.during("paid_at"),
-            ids_q("store_id", filters.store_ids),
-            ids_q("channel_id", filters.channel_ids),
-            channel__kind=POS,
-            store__isnull=False,
-            fulfilment__in=(Order.Fulfilment.SHIP, Order.Fulfilment.PICKUP),  # not "counter" (an index can serve IN)
-        )
-        .values("store_id")
-        .annotate(
-            orders=Count("id"),
-            sales=GOODS,
-            shipped=Count("id", filter=Q(fulfilment=Order.Fulfilment.SHIP)),
-            picked_up=Count("id", filter=Q(fulfilment=Order.Fulfilment.PICKUP)),
-        )
-        .order_by()
-    )
-    return {r["store_id"]: {**r, "sales": cents(r["sales"])} for r in rows}
 
 
 def return_rows(filters: Filters) -> dict[int, dict]:
@@ -187,10 +180,11 @@ def coupon_rows(filters: Filters) -> list[dict]:
 
 
 def _data(filters: Filters) -> dict:
+    pickup, endless = order_flow_rows(filters)
     return {
-        "pickup": pickup_rows(filters),
+        "pickup": pickup,
         "ship": ship_rows(filters),
-        "endless": endless_rows(filters),
+        "endless": endless,
         "returns": return_rows(filters),
         "coupons": coupon_rows(filters),
     }

@@ -80,15 +80,26 @@ class RolledUpDay(models.Model):
         return str(self.day)
 
 
-class SalesDay(models.Model):
-    """Orders paid on a day, and refunds made on it, by channel and store (store empty: shipped online
-    orders). Refunds count against the order's own channel and store."""
+class DayRow(models.Model):
+    """A rollup row of one day by channel and store (store empty: shipped online orders, or a level
+    above the stores)."""
 
     day = models.DateField(_("day"))
     channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     store = models.ForeignKey(
         "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
     )
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        abstract = True
+
+
+class SalesDay(DayRow):
+    """Orders paid on a day, and refunds made on it, by channel and store (store empty: shipped online
+    orders). Refunds count against the order's own channel and store."""
+
     orders = models.IntegerField(default=0)
     member_orders = models.IntegerField(default=0)
     units = models.IntegerField(default=0)
@@ -99,8 +110,6 @@ class SalesDay(models.Model):
     returns = models.IntegerField(default=0)
     refunds = models.DecimalField(default=0, **MONEY)
 
-    STORE_FIELD = "store"
-
     class Meta:
         verbose_name = _("sales day")
         verbose_name_plural = _("sales days")
@@ -110,14 +119,9 @@ class SalesDay(models.Model):
         return f"{self.day} {self.channel_id}/{self.store_id}"
 
 
-class ProductDay(models.Model):
+class ProductDay(DayRow):
     """Units and sales of one variant on a day, by channel and store."""
 
-    day = models.DateField()
-    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    store = models.ForeignKey(
-        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
-    )
     variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     category = models.ForeignKey(
         "catalog.Category", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
@@ -125,8 +129,6 @@ class ProductDay(models.Model):
     units = models.IntegerField(default=0)
     sales = models.DecimalField(default=0, **MONEY)
     cost = models.DecimalField(null=True, **MONEY)
-
-    STORE_FIELD = "store"
 
     class Meta:
         verbose_name = _("product sales day")
@@ -164,7 +166,7 @@ class ProductMonth(models.Model):
         return f"{self.month:%Y-%m} {self.variant_id}"
 
 
-class ClerkDay(models.Model):
+class ClerkDay(DayRow):
     """Attribution lines of a day (sales credited on the day the order was paid, claw-backs on the day of
     the return or cancellation) summed by channel at five levels, so that each level keeps its own
     count of distinct orders (an order split between two clerks or stores counts once above them):
@@ -179,11 +181,6 @@ class ClerkDay(models.Model):
         SOURCE = 4, "binding source and rule"
 
     level = models.PositiveSmallIntegerField(choices=Level.choices)
-    day = models.DateField()
-    channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    store = models.ForeignKey(
-        "org.Location", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
-    )
     clerk = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
     )
@@ -195,8 +192,6 @@ class ClerkDay(models.Model):
     commission = models.DecimalField(default=0, **MONEY)
     store_amount = models.DecimalField(default=0, **MONEY)
     personal_amount = models.DecimalField(default=0, **MONEY)
-
-    STORE_FIELD = "store"
 
     class Meta:
         verbose_name = _("clerk attribution day")

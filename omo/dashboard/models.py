@@ -119,8 +119,8 @@ class SalesDay(DayRow):
         return f"{self.day} {self.channel_id}/{self.store_id}"
 
 
-class ProductDay(DayRow):
-    """Units and sales of one variant on a day, by channel and store."""
+class ProductFigures(models.Model):
+    """Units, sales and cost (None: no line had a known cost) of one variant, with its category."""
 
     variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     category = models.ForeignKey(
@@ -129,6 +129,13 @@ class ProductDay(DayRow):
     units = models.IntegerField(default=0)
     sales = models.DecimalField(default=0, **MONEY)
     cost = models.DecimalField(null=True, **MONEY)
+
+    class Meta:
+        abstract = True
+
+
+class ProductDay(DayRow, ProductFigures):
+    """Units and sales of one variant on a day, by channel and store."""
 
     class Meta:
         verbose_name = _("product sales day")
@@ -141,7 +148,7 @@ class ProductDay(DayRow):
         return f"{self.day} {self.variant_id}"
 
 
-class ProductMonth(models.Model):
+class ProductMonth(ProductFigures):
     """``ProductDay`` of a whole month summed over the stores, by channel and variant: a year's top
     products for every store together read 12 x channels x variants rows, not a row per store and day.
     Rebuilt from ``ProductDay`` whenever a day of the month is; read only for months whose every day is
@@ -149,13 +156,6 @@ class ProductMonth(models.Model):
 
     month = models.DateField()  # the 1st
     channel = models.ForeignKey("org.SalesChannel", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    category = models.ForeignKey(
-        "catalog.Category", null=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
-    )
-    units = models.IntegerField(default=0)
-    sales = models.DecimalField(default=0, **MONEY)
-    cost = models.DecimalField(null=True, **MONEY)
 
     class Meta:
         verbose_name = _("product sales month")

@@ -57,6 +57,8 @@ if MEMBER_POINTS_EXPIRY != "end_of_following_year" and not (
 ORDER_TAX_RATE = env.env_decimal(E, "ORDER_TAX_RATE", "0.05", minimum="0", maximum="1")
 ORDER_POINT_VALUE = env.env_decimal(E, "ORDER_POINT_VALUE", "1", minimum="0", maximum="1000")
 ORDER_POINTS_MAX_PERCENT = env.env_int(E, "ORDER_POINTS_MAX_PERCENT", 100)
+# Marketing: the days of purchases behind the nightly RFM scores
+RFM_DAYS = env.env_int(E, "RFM_DAYS", 365, minimum=30)
 ORDER_PAYMENT_MINUTES = env.env_int(E, "ORDER_PAYMENT_MINUTES", 30, minimum=1)
 ORDER_PICKUP_DAYS = env.env_int(E, "ORDER_PICKUP_DAYS", 7, minimum=1)
 ORDER_GATEWAY_TIMEOUT_MINUTES = env.env_int(E, "ORDER_GATEWAY_TIMEOUT_MINUTES", 10, minimum=1)
@@ -90,6 +92,8 @@ INSTALLED_APPS = [
     "orders",
     "pos",
     "attribution",
+    # Precision marketing: segments and scores over members, orders and attribution.
+    "marketing",
     # Top: the cross-app HQ dashboard (reads every app) and the demo brand, which uses everything.
     "omo.dashboard",
     "omo.demo",
@@ -246,6 +250,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # HQ dashboard: yesterday (and any day missed) rolled up after the day's last orders
     "dashboard-rollup": {"task": "omo.dashboard.tasks.rollup_catch_up", "schedule": crontab(hour=1, minute=30)},
+    "marketing-segments": {"task": "marketing.tasks.segments_refresh", "schedule": crontab(hour=2, minute=15)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

@@ -13,6 +13,7 @@ api_v1 = [
     path("members/", include("members.api.urls")),
     path("orders/", include("orders.api.urls")),
     path("attribution/", include("attribution.api.urls")),
+    path("marketing/", include("marketing.api.urls")),
     path("events/", include("omo.events.api.urls")),
     path("dashboard/", include("omo.dashboard.api.urls")),
 ]

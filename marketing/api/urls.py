@@ -1,0 +1,12 @@
+from django.urls import path
+
+from marketing.api import views
+
+urlpatterns = [
+    path("segments/preview/", views.PreviewApi.as_view(), name="marketing-segment-preview"),
+    path("segments/", views.SegmentListApi.as_view(), name="marketing-segments"),
+    path("segments/<int:pk>/", views.SegmentDetailApi.as_view(), name="marketing-segment"),
+    path("segments/<int:pk>/evaluate/", views.SegmentEvaluateApi.as_view(), name="marketing-segment-evaluate"),
+    path("segments/<int:pk>/members/", views.SegmentMembersApi.as_view(), name="marketing-segment-members"),
+    path("segments/<int:pk>/runs/", views.SegmentRunsApi.as_view(), name="marketing-segment-runs"),
+]

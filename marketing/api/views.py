@@ -1,0 +1,146 @@
+"""HQ CRM's API for segments: a live count of rules, saved segments, their members and evaluations.
+Views translate HTTP to ``marketing.services`` and ``marketing.selectors`` and nothing more."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketing import selectors, services
+from marketing.models import Segment, SegmentRun
+from members.models import Member
+from omo.org.api.permissions import IsStaff, model_permission
+
+
+class MemberRowSerializer(serializers.ModelSerializer):
+    home_store = serializers.CharField(source="registered_store.code", default=None)
+
+    class Meta:
+        model = Member
+        fields = ["member_no", "name", "home_store", "points_balance", "created_at"]
+
+
+class PreviewApi(APIView):
+    """What a set of rules selects now: the count and the first 20 members (nothing is saved)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.view_segment")]
+
+    class InputSerializer(serializers.Serializer):
+        rules = serializers.DictField(help_text="See the README: member rules and marketing rules.")
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        sample = MemberRowSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(self.OutputSerializer(selectors.rules_preview(data.validated_data["rules"])).data)
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    updated_by = serializers.CharField(source="updated_by.username", default=None)
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id", "name", "description", "rules", "schedule", "is_active", "members_count", "evaluated_at",
+            "created_by", "created_at", "updated_by", "updated_at",
+        ]  # fmt: skip
+
+
+class SegmentInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True)
+    rules = serializers.DictField()
+    schedule = serializers.ChoiceField(choices=Segment.Schedule.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class SegmentListApi(APIView):
+    """Saved segments; a new one (evaluated at once)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.view_segment")]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsStaff(), model_permission("marketing.add_segment")()]
+        return super().get_permissions()
+
+    @extend_schema(responses=SegmentSerializer(many=True))
+    def get(self, request):
+        return Response(SegmentSerializer(selectors.segment_list(), many=True).data)
+
+    @extend_schema(request=SegmentInputSerializer, responses={201: SegmentSerializer})
+    def post(self, request):
+        data = SegmentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields.pop("is_active", None)
+        segment = services.segment_create(actor=request.user, **fields)
+        return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
+
+
+class SegmentDetailApi(APIView):
+    permission_classes = [IsStaff, model_permission("marketing.view_segment")]
+
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [IsStaff(), model_permission("marketing.change_segment")()]
+        return super().get_permissions()
+
+    @extend_schema(responses=SegmentSerializer)
+    def get(self, request, pk: int):
+        return Response(SegmentSerializer(get_object_or_404(Segment, pk=pk)).data)
+
+    @extend_schema(request=SegmentInputSerializer(partial=True), responses=SegmentSerializer)
+    def patch(self, request, pk: int):
+        segment = get_object_or_404(Segment, pk=pk)
+        data = SegmentInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        segment = services.segment_update(actor=request.user, segment=segment, **data.validated_data)
+        return Response(SegmentSerializer(segment).data)
+
+
+class SegmentRunSerializer(serializers.ModelSerializer):
+    by = serializers.CharField(source="by.username", default=None)
+
+    class Meta:
+        model = SegmentRun
+        fields = ["at", "members", "entered", "left", "rules", "by"]
+
+
+class SegmentEvaluateApi(APIView):
+    """Evaluates the segment now (members enter and leave) and returns the run."""
+
+    permission_classes = [IsStaff, model_permission("marketing.change_segment")]
+
+    @extend_schema(request=None, responses=SegmentRunSerializer)
+    def post(self, request, pk: int):
+        run = services.segment_evaluate(segment=get_object_or_404(Segment, pk=pk), actor=request.user)
+        return Response(SegmentRunSerializer(run).data)
+
+
+class SegmentMembersApi(generics.ListAPIView):
+    """The segment's members as its last evaluation found them (paginated)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.view_segment")]
+    serializer_class = MemberRowSerializer
+
+    def get_queryset(self):
+        return selectors.segment_members(get_object_or_404(Segment, pk=self.kwargs["pk"]))
+
+
+class SegmentRunsApi(generics.ListAPIView):
+    """The segment's evaluations, the latest first: its size over time (paginated)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.view_segment")]
+    serializer_class = SegmentRunSerializer
+
+    def get_queryset(self):
+        return selectors.segment_runs(get_object_or_404(Segment, pk=self.kwargs["pk"]))

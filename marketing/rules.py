@@ -1,0 +1,377 @@
+"""Segment rules over the unified member data, turned into one query.
+
+The member rules of ``members.segments`` (``tiers``, ``stores`` registered or bought there, ``omo``,
+``consent``, ``joined_from`` / ``joined_to``, ``birthday_month``, ``min_points``, ``member_nos``), and:
+
+- ``rfm``: ``{"r": [1, 2], "f": [4, 5], "m": [3, 5]}``, each a score range from 0 to 5 (0: no purchase
+  in the RFM window), any of the three;
+- ``last_purchase_days``: ``{"min": 90, "max": 180}`` days since the last purchase in any channel
+  (either bound; a member who never bought has no last purchase and never matches);
+- ``categories``: ``{"paths": ["women/knits"], "days": 365}`` bought a product of those categories (or
+  below them) in any channel within the last ``days`` (default 365);
+- ``home_stores``: store codes the member registered at;
+- ``visited_stores``: ``{"stores": ["S-TPE01"], "days": 365}`` bought at those stores' POS or picked up
+  an order there within ``days``;
+- ``points_expiring``: ``{"days": 30, "min_points": 1}`` points due to expire within ``days`` (at least
+  ``min_points`` of them in one lot or more);
+- ``coupons``: ``{"unused": true, "campaigns": [3]}`` holds a collected coupon not used up yet (of those
+  campaigns, or any); ``{"unused": false}``: holds none;
+- ``profile``: a list of conditions on the brand-defined profile, all of which must hold:
+  ``{"field": "skin_type", "op": "eq", "value": "dry"}``, ``op`` one of ``eq``, ``in`` (a list),
+  ``gte``, ``lte`` (numbers and dates), ``exists``; with ``"group": "pets"`` the condition is on one
+  entry of that repeatable group (a pet that is a cat);
+- ``bound_clerk``: ``{"clerks": ["E001"]}`` (employee codes) or ``{"any": true}``: a binding to that
+  clerk (to any clerk) active now under the attribution policy in force.
+
+Every problem is reported at once, by rule, in a 400 ``invalid_segment``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Regex
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Member, PointsLot, ProfileEntry, ProfileGroup, Purchase, WalletCoupon
+from members.segments import RULES as MEMBER_RULES
+from members.segments import segment_clean, segment_members
+from omo.core.errors import ApplicationError
+from omo.org.models import Location
+
+RULES = (
+    "rfm", "last_purchase_days", "categories", "home_stores", "visited_stores", "points_expiring", "coupons",
+    "profile", "bound_clerk",
+)  # fmt: skip
+ALL_RULES = (*MEMBER_RULES, *RULES)
+PROFILE_OPS = ("eq", "in", "gte", "lte", "exists")
+DEFAULT_DAYS = 365
+
+
+def _problem(problems: dict, key: str, message: str) -> None:
+    problems.setdefault(key, message)
+
+
+def _int(value, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def _codes(value) -> list[str] | None:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        return None
+    return sorted(set(value))
+
+
+def _clean_rfm(value, problems: dict) -> dict | None:
+    if not isinstance(value, dict) or not value or set(value) - {"r", "f", "m"}:
+        _problem(problems, "rfm", _("An object with r, f and/or m, each [lowest, highest] from 0 to 5."))
+        return None
+    out = {}
+    for key, bounds in value.items():
+        ok = isinstance(bounds, list) and len(bounds) == 2 and all(_int(b, 0, 5) is not None for b in bounds)
+        if not ok or bounds[0] > bounds[1]:
+            _problem(problems, "rfm", _("%(key)s: [lowest, highest] from 0 to 5.") % {"key": key})
+            return None
+        out[key] = list(bounds)
+    return out
+
+
+def _clean_days(value, key: str, problems: dict, *, extra: tuple[str, ...] = ()) -> dict | None:
+    if not isinstance(value, dict):
+        _problem(problems, key, _("An object."))
+        return None
+    days = value.get("days", DEFAULT_DAYS)
+    if _int(days, 1, 3660) is None:
+        _problem(problems, key, _("days: a whole number from 1 to 3660."))
+        return None
+    return {"days": days, **{k: value[k] for k in extra if k in value}}
+
+
+def _clean_profile(value, problems: dict) -> list[dict] | None:
+    if not isinstance(value, list) or not value:
+        _problem(problems, "profile", _("A non-empty list of conditions."))
+        return None
+    out = []
+    groups = {g.key: g for g in ProfileGroup.objects.all()}
+    for i, cond in enumerate(value, start=1):
+        where = _("Condition %(n)d: ") % {"n": i}
+        if not isinstance(cond, dict) or not isinstance(cond.get("field"), str) or not cond.get("field"):
+            _problem(problems, "profile", where + _("give the field's key."))
+            return None
+        op = cond.get("op", "eq")
+        if op not in PROFILE_OPS:
+            _problem(problems, "profile", where + _("op is one of %(ops)s.") % {"ops": ", ".join(PROFILE_OPS)})
+            return None
+        group = cond.get("group")
+        if group is not None and group not in groups:
+            _problem(problems, "profile", where + _("no profile group %(key)s.") % {"key": group})
+            return None
+        clean = {"field": cond["field"], "op": op}
+        if group is not None:
+            clean["group"] = group
+        if op != "exists":
+            v = cond.get("value")
+            if op == "in" and not (isinstance(v, list) and v and all(isinstance(x, (str, int)) for x in v)):
+                _problem(problems, "profile", where + _("in: a non-empty list of values."))
+                return None
+            if op in ("gte", "lte"):
+                if not _comparable(v):
+                    _problem(problems, "profile", where + _("gte and lte take a number or a date (2026-01-31)."))
+                    return None
+            elif op == "eq" and not isinstance(v, (str, int, bool)):
+                _problem(problems, "profile", where + _("eq takes a text, a whole number or true / false."))
+                return None
+            clean["value"] = v
+        out.append(clean)
+    return out
+
+
+def _comparable(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, str):
+        if _is_date(value):
+            return True
+        try:
+            return Decimal(value).is_finite()
+        except InvalidOperation:
+            return False
+    return False
+
+
+def rules_clean(spec) -> dict:
+    """The rules checked and normalised (member rules by ``members.segments``); every problem at once in
+    a 400 ``invalid_segment`` with ``details.rules`` by rule."""
+    if not isinstance(spec, dict):
+        raise ApplicationError(_("A segment is an object of rules."), code="invalid_segment")
+    problems: dict[str, str] = {}
+    base = {k: v for k, v in spec.items() if k not in RULES}
+    clean: dict = {}
+    try:
+        clean.update(segment_clean(base))
+    except ApplicationError as error:
+        problems.update((error.details or {}).get("rules", {}))
+        if not problems:
+            raise
+    for key in (k for k in RULES if k in spec):
+        value = spec[key]
+        if key == "rfm":
+            got = _clean_rfm(value, problems)
+        elif key == "last_purchase_days":
+            ok = isinstance(value, dict) and value and not set(value) - {"min", "max"}
+            ok = ok and all(_int(v, 0, 36600) is not None for v in value.values())
+            got = dict(value) if ok and value.get("min", 0) <= value.get("max", 36600) else None
+            if got is None:
+                _problem(problems, key, _("An object with min and/or max, whole days (min <= max)."))
+        elif key == "categories":
+            got = _clean_days(value, key, problems)
+            paths = _codes(value.get("paths")) if isinstance(value, dict) else None
+            if got is not None and paths is None:
+                _problem(problems, key, _("paths: a non-empty list of category paths."))
+                got = None
+            elif got is not None:
+                got["paths"] = paths
+        elif key == "home_stores":
+            got = _codes(value)
+            if got is None:
+                _problem(problems, key, _("A non-empty list of store codes."))
+        elif key == "visited_stores":
+            got = _clean_days(value, key, problems)
+            stores = _codes(value.get("stores")) if isinstance(value, dict) else None
+            if got is not None and stores is None:
+                _problem(problems, key, _("stores: a non-empty list of store codes."))
+                got = None
+            elif got is not None:
+                got["stores"] = stores
+        elif key == "points_expiring":
+            got = _clean_days(value, key, problems)
+            if got is not None:
+                least = value.get("min_points", 1)
+                if _int(least, 1, 10**9) is None:
+                    _problem(problems, key, _("min_points: a whole number, 1 or more."))
+                    got = None
+                else:
+                    got["min_points"] = least
+        elif key == "coupons":
+            ok = isinstance(value, dict) and isinstance(value.get("unused", True), bool)
+            campaigns = value.get("campaigns") if ok else None
+            if campaigns is not None and not (
+                isinstance(campaigns, list) and campaigns and all(_int(c, 1, 2**62) for c in campaigns)
+            ):
+                ok = False
+            got = {"unused": value.get("unused", True), **({"campaigns": sorted(set(campaigns))} if campaigns else {})}
+            if not ok:
+                _problem(problems, key, _('An object: {"unused": true or false, "campaigns": [campaign ids]}.'))
+                got = None
+        elif key == "profile":
+            got = _clean_profile(value, problems)
+        else:  # bound_clerk
+            if isinstance(value, dict) and value.get("any") is True and set(value) == {"any"}:
+                got = {"any": True}
+            elif isinstance(value, dict) and set(value) == {"clerks"} and _codes(value["clerks"]):
+                got = {"clerks": _codes(value["clerks"])}
+            else:
+                got = None
+                _problem(problems, key, _('{"clerks": [employee codes]} or {"any": true}.'))
+        if got is not None:
+            clean[key] = got
+    for key in ("home_stores",):
+        if key in clean:
+            unknown = set(clean[key]) - set(Location.objects.filter(code__in=clean[key]).values_list("code", flat=True))
+            if unknown:
+                _problem(problems, key, _("Unknown: %(codes)s.") % {"codes": ", ".join(sorted(unknown))})
+    if "visited_stores" in clean:
+        stores = clean["visited_stores"]["stores"]
+        unknown = set(stores) - set(Location.objects.filter(code__in=stores).values_list("code", flat=True))
+        if unknown:
+            _problem(problems, "visited_stores", _("Unknown: %(codes)s.") % {"codes": ", ".join(sorted(unknown))})
+    if problems:
+        raise ApplicationError(
+            _("The segment's rules are not valid."), code="invalid_segment", details={"rules": problems}
+        )
+    return clean
+
+
+def members_matching(spec: dict, *, now=None) -> QuerySet[Member]:
+    """Active members matching the rules: one query (subqueries per rule), nothing fetched until
+    iterated. ``now``: the moment the relative rules (days ago, active bindings) count from."""
+    from marketing.models import MemberRFM
+
+    spec = rules_clean(spec)
+    now = now or timezone.now()
+    members = segment_members({k: v for k, v in spec.items() if k not in RULES})
+    if "rfm" in spec:
+        scores = MemberRFM.objects.filter(member=OuterRef("pk"))
+        for key, (low, high) in spec["rfm"].items():
+            matched = Exists(scores.filter(**{f"{key}__range": (max(low, 1), high)})) if high >= 1 else Q(pk__in=[])
+            if low == 0:  # no purchase in the window scores 0: no row
+                matched = matched | ~Exists(scores)
+            members = members.filter(matched)
+    if "last_purchase_days" in spec:
+        bounds = spec["last_purchase_days"]
+        bought = Purchase.objects.filter(member=OuterRef("pk"))
+        if "min" in bounds:  # nothing bought in the last ``min`` days, something before
+            members = members.filter(
+                Exists(bought), ~Exists(bought.filter(paid_at__gt=now - timedelta(days=bounds["min"])))
+            )
+        if "max" in bounds:
+            members = members.filter(Exists(bought.filter(paid_at__gte=now - timedelta(days=bounds["max"]))))
+    if "categories" in spec:
+        members = members.filter(Exists(_bought_in(spec["categories"], now)))
+    if "home_stores" in spec:
+        members = members.filter(registered_store__code__in=spec["home_stores"])
+    if "visited_stores" in spec:
+        rule = spec["visited_stores"]
+        members = members.filter(
+            Exists(
+                Purchase.objects.filter(
+                    member=OuterRef("pk"),
+                    store__code__in=rule["stores"],
+                    paid_at__gte=now - timedelta(days=rule["days"]),
+                )
+            )
+        )
+    if "points_expiring" in spec:
+        rule = spec["points_expiring"]
+        today = timezone.localdate(now)
+        members = members.filter(
+            Exists(
+                PointsLot.objects.filter(
+                    member=OuterRef("pk"),
+                    remaining__gte=rule["min_points"],
+                    expires_on__gte=today,
+                    expires_on__lte=today + timedelta(days=rule["days"]),
+                )
+            )
+        )
+    if "coupons" in spec:
+        rule = spec["coupons"]
+        held = WalletCoupon.objects.filter(member=OuterRef("pk"), coupon__campaign__ends_at__gt=now).filter(
+            Q(coupon__max_uses__isnull=True) | Q(coupon__times_used__lt=F("coupon__max_uses"))
+        )
+        if "campaigns" in rule:
+            held = held.filter(coupon__campaign_id__in=rule["campaigns"])
+        members = members.filter(Exists(held) if rule["unused"] else ~Exists(held))
+    for cond in spec.get("profile", []):
+        members = members.filter(_profile_q(cond))
+    if "bound_clerk" in spec:
+        members = members.filter(_bound(spec["bound_clerk"], now))
+    return members.order_by("pk")
+
+
+def _bought_in(rule: dict, now):
+    from orders.models import OrderLine
+
+    paths = Q()
+    for path in rule["paths"]:
+        paths |= Q(variant__product__category__path=path) | Q(variant__product__category__path__startswith=f"{path}/")
+    return OrderLine.objects.filter(
+        paths, order__member=OuterRef("pk"), order__paid_at__gte=now - timedelta(days=rule["days"])
+    )
+
+
+def _profile_q(cond: dict):
+    """A profile condition as a filter on members: on ``Member.profile`` or on an entry of a group."""
+    if "group" in cond:
+        entries = ProfileEntry.objects.filter(member=OuterRef("pk"), group__key=cond["group"])
+        return Exists(entries.filter(_value_q("values", cond)))
+    return _value_q("profile", cond)
+
+
+def _value_q(column: str, cond: dict):
+    """One condition on a JSON column of profile values (``Member.profile`` or an entry's ``values``)."""
+    field, op, value = cond["field"], cond["op"], cond.get("value")
+    if op == "exists":
+        return Q(**{f"{column}__has_key": field})
+    if op == "eq":
+        return Q(**{f"{column}__{field}": value})
+    if op == "in":
+        return Q(**{f"{column}__{field}__in": value})
+    # gte / lte on a date (stored as YYYY-MM-DD) or a number (stored as a whole number or the text of a
+    # decimal); a value of another form never matches (CASE: the cast only sees what passed the check)
+    text = KT(f"{column}__{field}")
+    compare = GreaterThanOrEqual if op == "gte" else LessThanOrEqual
+    if isinstance(value, str) and _is_date(value):
+        dated = Case(When(Regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), then=text), default=None)
+        return compare(dated, Value(value))
+    numeric = Case(When(Regex(text, r"^-?[0-9]+(\.[0-9]+)?$"), then=text), default=None)
+    return compare(Cast(numeric, DecimalField(max_digits=30, decimal_places=10)), Value(Decimal(str(value))))
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _bound(rule: dict, now) -> Q:
+    """A binding to the clerk(s) active now under the policy in force (within its source's window,
+    counting, not ended)."""
+    from attribution.models import Binding
+    from attribution.services import policy_at
+
+    policy = policy_at(now)
+    if policy is None:
+        return Q(pk__in=[])
+    windows = Q()
+    for source, days in policy.validity_days.items():
+        windows |= Q(source=source, started_at__gt=now - timedelta(days=days), started_at__lte=now)
+    bindings = Binding.objects.filter(windows, member=OuterRef("pk"), counts=True).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=now)
+    )
+    if "clerks" in rule:
+        bindings = bindings.filter(clerk__staff_profile__employee_code__in=rule["clerks"])
+    else:
+        bindings = bindings.filter(clerk__isnull=False)
+    return Exists(bindings)

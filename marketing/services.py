@@ -1,0 +1,156 @@
+"""Marketing writes: the nightly RFM scores, saved segments and their evaluation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketing.models import MemberRFM, Segment, SegmentMembership, SegmentRun
+from marketing.rules import members_matching, rules_clean
+from members.models import Member, Purchase
+from omo.core.errors import ApplicationError
+from omo.core.locks import advisory_lease, advisory_xact_lock
+
+SEGMENT_FIELDS = ("name", "description", "rules", "schedule", "is_active")
+
+
+# --- RFM ----------------------------------------------------------------------------------------------
+
+
+def rfm_refresh(*, now=None) -> int:
+    """Scores every member who bought in the ``RFM_DAYS`` days up to ``now`` (paid purchases in every
+    channel, spend less refunds), set-based in one statement; returns how many were scored. Recency:
+    whole days from the last purchase to ``now``.
+
+    Each score is the member's quintile among those members: ``1 + (rank - 1) * 5 / n`` with ``rank``
+    from the lowest value (RANK: equal values share it, so equal members always share a score), recency
+    ranked from the oldest last purchase, so 5 is the most recent, the most frequent, the biggest."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.RFM_DAYS)
+    today = timezone.localdate(now)
+    p, r, m = Purchase._meta.db_table, MemberRFM._meta.db_table, Member._meta.db_table
+    score = "1 + ((RANK() OVER (ORDER BY {x}) - 1) * 5) / COUNT(*) OVER ()"
+    sql = f"""
+        INSERT INTO {r} (member_id, last_purchase_at, recency_days, frequency, monetary, r, f, m, computed_on)
+        SELECT s.member_id, s.last_at, s.recency, s.n, s.spend,
+               {score.format(x="s.last_at")}, {score.format(x="s.n")}, {score.format(x="s.spend")}, %s
+        FROM (
+            SELECT p.member_id, MAX(p.paid_at) AS last_at, COUNT(*) AS n, SUM(p.amount - p.refunded) AS spend,
+                   CAST(FLOOR(EXTRACT(EPOCH FROM (%s - MAX(p.paid_at))) / 86400) AS INTEGER) AS recency
+            FROM {p} p JOIN {m} mem ON mem.id = p.member_id AND mem.status = %s
+            WHERE p.paid_at >= %s AND p.paid_at < %s
+            GROUP BY p.member_id
+        ) s
+    """  # noqa: S608 (the models' tables; values are parameters)
+    if connection.vendor != "postgresql":  # SQLite: whole days by julianday
+        sql = sql.replace(
+            "CAST(FLOOR(EXTRACT(EPOCH FROM (%s - MAX(p.paid_at))) / 86400) AS INTEGER)",
+            "CAST(julianday(%s) - julianday(MAX(p.paid_at)) AS INTEGER)",
+        )
+    with transaction.atomic():
+        advisory_xact_lock("marketing-rfm")
+        MemberRFM.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [today, now, Member.Status.ACTIVE, since, now])
+            return cursor.rowcount
+
+
+# --- segments -----------------------------------------------------------------------------------------
+
+
+def _clean_segment(fields: dict) -> dict:
+    unknown = set(fields) - set(SEGMENT_FIELDS)
+    if unknown:
+        raise ApplicationError(_("Unknown fields: %(names)s.") % {"names": ", ".join(sorted(unknown))})
+    out = dict(fields)
+    if "name" in out:
+        out["name"] = str(out["name"]).strip()
+        if not out["name"]:
+            raise ApplicationError(
+                _("A segment needs a name."), code="invalid_segment", details={"name": _("Required.")}
+            )
+    if "schedule" in out and out["schedule"] not in Segment.Schedule.values:
+        raise ApplicationError(
+            _("Schedule is one of %(choices)s.") % {"choices": ", ".join(Segment.Schedule.values)},
+            code="invalid_segment",
+            details={"schedule": _("Unknown.")},
+        )
+    if "rules" in out:
+        out["rules"] = rules_clean(out["rules"])
+    return out
+
+
+@transaction.atomic
+def segment_create(*, actor, name: str, rules: dict, description: str = "", schedule: str = "daily") -> Segment:
+    """A saved segment, evaluated at once (its first members and its first run)."""
+    fields = _clean_segment({"name": name, "rules": rules, "description": description, "schedule": schedule})
+    if Segment.objects.filter(name=fields["name"]).exists():
+        raise ApplicationError(
+            _("A segment of that name exists."), code="segment_exists", details={"name": _("Taken.")}
+        )
+    segment = Segment.objects.create(created_by=actor, updated_by=actor, **fields)
+    segment_evaluate(segment=segment, actor=actor)
+    segment.refresh_from_db()
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, actor, segment: Segment, **changes) -> Segment:
+    """Changes a segment; new rules are evaluated at once (members who no longer match leave now)."""
+    fields = _clean_segment(changes)
+    if "name" in fields and Segment.objects.filter(name=fields["name"]).exclude(pk=segment.pk).exists():
+        raise ApplicationError(
+            _("A segment of that name exists."), code="segment_exists", details={"name": _("Taken.")}
+        )
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    for key, value in fields.items():
+        setattr(segment, key, value)
+    segment.updated_by = actor
+    segment.save()
+    if "rules" in fields:
+        segment_evaluate(segment=segment, actor=actor)
+        segment.refresh_from_db()
+    return segment
+
+
+@transaction.atomic
+def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
+    """Evaluates the rules now, set-based: members newly matching enter (a stay begins), members no
+    longer matching leave (their stay ends); one run recorded. Two evaluations of one segment run one
+    after the other (the segment's row is locked)."""
+    now = now or timezone.now()
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    matching = members_matching(segment.rules, now=now).values("pk")
+    open_stays = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+    left = open_stays.exclude(member_id__in=matching).update(left_at=now)
+    staying = open_stays.values("member_id")
+    newcomers = members_matching(segment.rules, now=now).exclude(pk__in=staying).values_list("pk", flat=True)
+    entered = SegmentMembership.objects.bulk_create(
+        [SegmentMembership(segment=segment, member_id=pk, entered_at=now) for pk in newcomers.iterator()],
+        batch_size=5000,
+    )
+    count = open_stays.count()
+    segment.members_count = count
+    segment.evaluated_at = now
+    segment.save(update_fields=["members_count", "evaluated_at"])
+    return SegmentRun.objects.create(
+        segment=segment, at=now, rules=segment.rules, members=count, entered=len(entered), left=left, by=actor
+    )
+
+
+def segments_refresh() -> int:
+    """The nightly job: the RFM scores, then every active daily segment; returns the segments
+    evaluated (0 when another run holds the lease)."""
+    with advisory_lease("marketing-segments") as got:
+        if not got:
+            return 0
+        rfm_refresh()
+        done = 0
+        for segment in Segment.objects.filter(is_active=True, schedule=Segment.Schedule.DAILY).order_by("pk"):
+            segment_evaluate(segment=segment)
+            done += 1
+        return done

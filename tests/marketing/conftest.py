@@ -1,0 +1,1 @@
+from tests.orders.conftest import fake_gateway, shop  # noqa: F401 (fixtures)

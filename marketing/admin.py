@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from marketing import selectors, services
-from marketing.models import MemberRFM, Segment, SegmentRun
+from marketing import campaigns, selectors, services
+from marketing.models import Campaign, CampaignRecipient, MemberRFM, Segment, SegmentRun
 from marketing.rules import rules_clean
 from omo.core.admin_helpers import ReadOnlyAdmin
 from omo.core.errors import ApplicationError
@@ -84,3 +84,91 @@ class MemberRFMAdmin(ReadOnlyAdmin):
     list_filter = ["r", "f", "m"]
     search_fields = ["member__member_no", "member__name"]
     list_select_related = ["member"]
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name", "segment", "channel", "subject", "message", "coupon_campaign", "bonus_points", "control_percent",
+            "attribution_days", "per_minute", "quiet_start", "quiet_end",
+        ]  # fmt: skip
+
+    def clean(self):
+        """The service's checks, each problem on its field (not a 500)."""
+        data = super().clean()
+        draft = Campaign(**{k: v for k, v in data.items() if v is not None})
+        try:
+            campaigns.check(draft)
+        except ApplicationError as error:
+            for field, problem in (error.details or {}).items():
+                self.add_error(field if field in self.fields else None, problem)
+        return data
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    """Drafts are made here or through the API; launching and cancelling are actions (the services)."""
+
+    form = CampaignForm
+    list_display = ["name", "segment", "channel", "status", "audience", "launched_at", "finished_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["name"]
+    readonly_fields = ["status", "audience", "summary", "launched_at", "launched_by", "finished_at", "created_by"]
+    actions = ["launch", "cancel"]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.status == Campaign.Status.DRAFT)
+
+    @admin.display(description=_("Recipients"))
+    def summary(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        return (
+            "; ".join(
+                f"{group}: " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+                for group, counts in selectors.campaign_summary(obj).items()
+            )
+            or "—"
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:  # a draft, checked by the form
+            obj.save()
+        else:
+            fields = {f: form.cleaned_data.get(f) for f in CampaignForm.Meta.fields if f not in ("name", "segment")}
+            fields.pop("channel")
+            fields.pop("message")
+            created = campaigns.campaign_create(
+                actor=request.user, name=obj.name, segment=obj.segment, channel=obj.channel, message=obj.message,
+                **fields,
+            )  # fmt: skip
+            obj.pk = created.pk
+
+    @admin.action(description=_("Launch (fix the audience and send)"))
+    def launch(self, request, queryset):
+        for campaign in queryset:
+            try:
+                campaigns.campaign_launch(actor=request.user, campaign=campaign)
+            except ApplicationError as error:
+                self.message_user(request, f"{campaign.name}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(name)s: launched.") % {"name": campaign.name}, messages.SUCCESS)
+
+    @admin.action(description=_("Cancel (what was not sent is not sent)"))
+    def cancel(self, request, queryset):
+        for campaign in queryset:
+            try:
+                campaigns.campaign_cancel(actor=request.user, campaign=campaign)
+            except ApplicationError as error:
+                self.message_user(request, f"{campaign.name}: {error.message}", messages.ERROR)
+
+
+@admin.register(CampaignRecipient)
+class CampaignRecipientAdmin(ReadOnlyAdmin):
+    """The send log."""
+
+    list_display = ["campaign", "member", "group", "status", "sent_at", "coupon_code", "detail"]
+    list_filter = ["group", "status", "campaign"]
+    search_fields = ["member__member_no", "campaign__name"]
+    list_select_related = ["campaign", "member"]

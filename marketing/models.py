@@ -130,3 +130,107 @@ class SegmentRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id} {self.at:%Y-%m-%d %H:%M}: {self.members}"
+
+
+class Campaign(models.Model):
+    """A message to a segment's members through one channel, optionally with a unique coupon code or
+    bonus points, sent by workers in throttled batches outside quiet hours. A share of the audience
+    (``control_percent``) is held out at random as the control group: they get nothing, so that what
+    the campaign changed can be measured against them."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("Email")
+        LINE = "line", _("LINE")
+        PUSH = "push", _("App push")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    name = models.CharField(_("name"), max_length=100)
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.PROTECT, related_name="campaigns")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    subject = models.CharField(_("subject"), max_length=150, blank=True, help_text=_("Email only."))
+    message = models.TextField(
+        _("message"), help_text=_("{name}: the member's name; {code}: their coupon code; {points}: the bonus.")
+    )
+    coupon_campaign = models.ForeignKey(
+        "members.CouponCampaign",
+        verbose_name=_("coupon"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("A unique-code coupon campaign: each member reached gets a code in their wallet."),
+    )
+    bonus_points = models.PositiveIntegerField(_("bonus points"), default=0)
+    control_percent = models.PositiveSmallIntegerField(_("control group (%)"), default=10)
+    attribution_days = models.PositiveSmallIntegerField(_("days an order counts for it"), default=14)
+    per_minute = models.PositiveIntegerField(_("sends per minute"), default=600)
+    quiet_start = models.TimeField(_("quiet from"), null=True, blank=True, help_text=_("Empty: the default."))
+    quiet_end = models.TimeField(_("quiet until"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    audience = models.PositiveIntegerField(_("audience"), default=0)
+    launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("launched by"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(control_percent__lte=50), name="campaign_control_at_most_half"),
+            models.CheckConstraint(condition=Q(per_minute__gte=1), name="campaign_per_minute_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignRecipient(models.Model):
+    """One member of a campaign's audience, fixed at launch, and what became of them: the send log.
+    A member is in a campaign once (a second send is impossible by construction); ``sending`` is taken
+    before the provider is called, so a worker that dies mid-call never sends again."""
+
+    class Group(models.TextChoices):
+        TARGET = "target", _("Target")
+        CONTROL = "control", _("Control (held out)")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENDING = "sending", _("Being sent")
+        SENT = "sent", _("Sent")
+        NO_CONSENT = "no_consent", _("Skipped: no consent")
+        NO_ADDRESS = "no_address", _("Skipped: nowhere to send")
+        FAILED = "failed", _("Failed")
+        HELD_OUT = "held_out", _("Held out (control)")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="recipients"
+    )
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    group = models.CharField(_("group"), max_length=10, choices=Group.choices)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+    provider_id = models.CharField(_("provider's id"), max_length=100, blank=True)
+    coupon_code = models.CharField(_("coupon code"), max_length=32, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("campaign recipient")
+        verbose_name_plural = _("campaign recipients")
+        constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="campaign_member_once")]
+        indexes = [models.Index(fields=["campaign", "status"], name="recipient_campaign_status")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.member_id}: {self.status}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet
 
-from marketing.models import Segment, SegmentMembership, SegmentRun
+from marketing.models import Campaign, Segment, SegmentMembership, SegmentRun
 from marketing.rules import members_matching
 from members.models import Member
 
@@ -41,4 +41,21 @@ def segment_runs(segment: Segment) -> QuerySet[SegmentRun]:
 
 def member_segments(member: Member) -> QuerySet[SegmentMembership]:
     """A member's stays in segments, the current ones first (for the member 360 page)."""
-    return SegmentMembership.objects.filter(member=member).select_related("segment").order_by("left_at", "-entered_at")
+    return (
+        SegmentMembership.objects.filter(member=member)
+        .select_related("segment")
+        .order_by(F("left_at").desc(nulls_first=True), "-entered_at")
+    )
+
+
+def campaign_list() -> QuerySet[Campaign]:
+    return Campaign.objects.select_related("segment").order_by("-created_at", "-id")
+
+
+def campaign_summary(campaign: Campaign) -> dict:
+    """Recipients by group and status."""
+    rows = campaign.recipients.values("group", "status").annotate(n=Count("id")).order_by()
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["group"], {})[r["status"]] = r["n"]
+    return out

@@ -59,6 +59,17 @@ ORDER_POINT_VALUE = env.env_decimal(E, "ORDER_POINT_VALUE", "1", minimum="0", ma
 ORDER_POINTS_MAX_PERCENT = env.env_int(E, "ORDER_POINTS_MAX_PERCENT", 100)
 # Marketing: the days of purchases behind the nightly RFM scores
 RFM_DAYS = env.env_int(E, "RFM_DAYS", 365, minimum=30)
+# Campaign messages: a provider class per channel (the defaults send nothing outside; see marketing.providers),
+# the quiet hours no message is sent in (local time; a campaign may set its own), and the batch a worker sends
+MARKETING_PROVIDERS = {
+    "sms": env.env_str(E, "MARKETING_SMS_PROVIDER", "marketing.providers.SmsProvider"),
+    "email": env.env_str(E, "MARKETING_EMAIL_PROVIDER", "marketing.providers.EmailProvider"),
+    "line": env.env_str(E, "MARKETING_LINE_PROVIDER", "marketing.providers.FakeLineProvider"),
+    "push": env.env_str(E, "MARKETING_PUSH_PROVIDER", "marketing.providers.FakePushProvider"),
+}
+MARKETING_QUIET_START = env.env_str(E, "MARKETING_QUIET_START", "21:00")
+MARKETING_QUIET_END = env.env_str(E, "MARKETING_QUIET_END", "09:00")
+MARKETING_BATCH = env.env_int(E, "MARKETING_BATCH", 200, minimum=1)
 ORDER_PAYMENT_MINUTES = env.env_int(E, "ORDER_PAYMENT_MINUTES", 30, minimum=1)
 ORDER_PICKUP_DAYS = env.env_int(E, "ORDER_PICKUP_DAYS", 7, minimum=1)
 ORDER_GATEWAY_TIMEOUT_MINUTES = env.env_int(E, "ORDER_GATEWAY_TIMEOUT_MINUTES", 10, minimum=1)

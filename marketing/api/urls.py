@@ -9,4 +9,8 @@ urlpatterns = [
     path("segments/<int:pk>/evaluate/", views.SegmentEvaluateApi.as_view(), name="marketing-segment-evaluate"),
     path("segments/<int:pk>/members/", views.SegmentMembersApi.as_view(), name="marketing-segment-members"),
     path("segments/<int:pk>/runs/", views.SegmentRunsApi.as_view(), name="marketing-segment-runs"),
+    path("campaigns/", views.CampaignListApi.as_view(), name="marketing-campaigns"),
+    path("campaigns/<int:pk>/", views.CampaignDetailApi.as_view(), name="marketing-campaign"),
+    path("campaigns/<int:pk>/launch/", views.CampaignLaunchApi.as_view(), name="marketing-campaign-launch"),
+    path("campaigns/<int:pk>/cancel/", views.CampaignCancelApi.as_view(), name="marketing-campaign-cancel"),
 ]

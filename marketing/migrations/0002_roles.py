@@ -1,12 +1,15 @@
-"""Who may do what with segments and scores: HQ CRM (and the HQ admin) build and evaluate segments;
-the other HQ roles read them. Store staff see none of it here (clerk-led outreach comes with campaigns)."""
+"""Who may do what with segments, scores and campaigns: HQ CRM (and the HQ admin) build and evaluate
+segments and create, launch and cancel campaigns; the other HQ roles read them. Store staff see none of it here (clerk-led outreach comes with campaigns)."""
 
 from django.db import migrations
 
 from omo.org.migration_helpers import grant
 
-CRM = {"segment": "vacd", "segmentrun": "v", "segmentmembership": "v", "memberrfm": "v"}
-READ = {"segment": "v", "segmentrun": "v", "segmentmembership": "v", "memberrfm": "v"}
+CRM = {
+    "segment": "vacd", "segmentrun": "v", "segmentmembership": "v", "memberrfm": "v", "campaign": "vac",
+    "campaignrecipient": "v",
+}  # fmt: skip
+READ = {k: "v" for k in CRM}
 ROLE_PERMISSIONS = {
     "hq_admin": {"marketing": CRM},
     "hq_crm": {"marketing": CRM},

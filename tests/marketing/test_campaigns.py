@@ -1,0 +1,207 @@
+"""Campaigns: consent and quiet hours respected, the control group gets nothing, a member is never
+messaged twice, coupons and bonus points go with the message and only with it."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from marketing import campaigns, services
+from marketing.campaigns import quiet_until
+from marketing.models import Campaign, CampaignRecipient
+from marketing.providers import FakeProvider
+from members import coupons
+from members import services as member_services
+from members.models import Identity, PointsEntry, WalletCoupon
+from members.sms import FakeSmsProvider
+from omo.core.errors import ApplicationError, ConflictError
+from tests.conftest import client_for
+
+R = CampaignRecipient
+
+
+def local(hour: int, minute: int = 0, day: int = 0) -> datetime:
+    today = timezone.localdate() + timedelta(days=day)
+    return timezone.make_aware(datetime.combine(today, time(hour, minute)))
+
+
+@pytest.fixture(autouse=True)
+def clean_outboxes():
+    FakeSmsProvider.outbox.clear()
+    FakeProvider.outbox.clear()
+    FakeProvider.fail_for.clear()
+    yield
+    FakeProvider.fail_for.clear()
+
+
+@pytest.fixture
+def audience(shop, hq_admin):
+    """Ten members registered at store B: eight said yes to SMS marketing, one said yes then no, one
+    never answered. A segment of them."""
+    people = []
+    for i in range(10):
+        member = member_services.member_register(phone=f"09880000{i:02d}", name=f"M{i}", store=shop.store_b).member
+        if i < 9:
+            member_services.member_update(member=member, consents={"sms": True, "line": True})
+        if i == 8:
+            member_services.member_update(member=member, consents={"sms": False})
+        people.append(member)
+    segment = services.segment_create(actor=hq_admin, name="Store B", rules={"home_stores": [shop.store_b.code]})
+    return segment, people
+
+
+def unique_coupon(name="B100"):
+    now = timezone.now()
+    return coupons.campaign_create(
+        name=name, discount_type="amount", amount=Decimal(100), starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=30), code_type="unique",
+    )  # fmt: skip
+
+
+def launch(audience, hq_admin, **options) -> Campaign:
+    segment, _people = audience
+    campaign = campaigns.campaign_create(
+        actor=hq_admin, name="Back to store B", segment=segment, channel=options.pop("channel", "sms"),
+        message=options.pop("message", "{name}, NT$100 off at store B: {code}"),
+        coupon_campaign=options.pop("coupon_campaign", unique_coupon()), **options,
+    )  # fmt: skip
+    return campaigns.campaign_launch(actor=hq_admin, campaign=campaign, now=local(10))
+
+
+def statuses(campaign) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for status in campaign.recipients.values_list("status", flat=True):
+        out[status] = out.get(status, 0) + 1
+    return out
+
+
+def test_consent_is_respected_and_the_control_group_gets_nothing(
+    audience, hq_admin, django_capture_on_commit_callbacks
+):
+    _segment, people = audience
+    with django_capture_on_commit_callbacks(execute=False):  # send below, at a known time
+        campaign = launch(audience, hq_admin, control_percent=20)
+    assert (campaign.status, campaign.audience) == ("sending", 10)
+    held_out = set(campaign.recipients.filter(group="control").values_list("member_id", flat=True))
+    assert len(held_out) == 2  # 20% of 10, drawn at random (seeded by the campaign: the same draw again)
+    result = campaigns.campaign_send_batch(campaign=campaign, now=local(10, 5))
+    assert result["done"] and result["claimed"] == 8
+    sent_to = {sms.phone for sms in FakeSmsProvider.outbox}
+    reached = set(campaign.recipients.filter(status="sent").values_list("member__phone", flat=True))
+    assert sent_to == reached
+    no_consent = {people[8].pk, people[9].pk} - held_out
+    assert set(campaign.recipients.filter(status="no_consent").values_list("member_id", flat=True)) == no_consent
+    assert len(reached) == 8 - len(no_consent)
+    assert not {p.phone for p in people if p.pk in held_out} & sent_to  # the control group: nothing
+    # each reached member got their own code in the text and in the wallet; nobody else got one
+    for sms in FakeSmsProvider.outbox:
+        recipient = campaign.recipients.get(member__phone=sms.phone)
+        assert sms.text == f"{recipient.member.name}, NT$100 off at store B: {recipient.coupon_code}"
+    assert WalletCoupon.objects.filter(coupon__campaign=campaign.coupon_campaign).count() == len(reached)
+    Campaign.objects.filter(pk=campaign.pk).update(status="draft")  # even forced back to draft ...
+    with pytest.raises(ApplicationError):
+        campaigns.campaign_launch(actor=hq_admin, campaign=campaign)  # ... recipients exist: launched once
+    assert len(FakeSmsProvider.outbox) == len(reached)
+
+
+def test_a_second_run_and_a_stuck_batch_never_message_anyone_twice(
+    audience, hq_admin, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, control_percent=0, per_minute=3)
+    first = campaigns.campaign_send_batch(campaign=campaign, now=local(11))
+    assert (first["claimed"], first["remaining"], first["done"]) == (3, 7, False)  # 3 a minute
+    # a worker died after claiming the next batch: those rows stay "sending" and are never sent again
+    stuck = list(campaign.recipients.filter(status="pending").order_by("pk")[:2].values_list("pk", flat=True))
+    R.objects.filter(pk__in=stuck).update(status="sending")
+    while campaigns.campaign_send_batch(campaign=campaign, now=local(11, 1))["claimed"]:
+        pass
+    again = campaigns.campaign_send_batch(campaign=campaign, now=local(11, 2))
+    assert again["claimed"] == 0 and again["sent"] == 0
+    phones = [sms.phone for sms in FakeSmsProvider.outbox]
+    assert len(phones) == len(set(phones)) == 6  # 10 less 2 stuck, less the 2 without consent
+    assert statuses(campaign) == {"sent": 6, "no_consent": 2, "sending": 2}
+    campaign.refresh_from_db()
+    assert campaign.status == "sending"  # not finished while rows are stuck: the summary shows them
+
+
+def test_nothing_is_sent_in_quiet_hours(audience, hq_admin, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, control_percent=0)
+    night = campaigns.campaign_send_batch(campaign=campaign, now=local(22, 30))
+    assert night["claimed"] == 0 and night["wait_until"] == local(9, 0, day=1)
+    assert FakeSmsProvider.outbox == []
+    assert quiet_until(campaign, local(8, 59)) == local(9) and quiet_until(campaign, local(9)) is None
+    assert quiet_until(campaign, local(21)) == local(9, 0, day=1)
+    Campaign.objects.filter(pk=campaign.pk).update(quiet_start=time(12), quiet_end=time(14))  # its own hours
+    assert campaigns.campaign_send_batch(campaign=campaign, now=local(13))["claimed"] == 0
+    assert campaigns.campaign_send_batch(campaign=campaign, now=local(22, 30))["sent"] == 8
+
+
+def test_a_refused_message_leaves_no_coupon_and_no_points(audience, hq_admin, django_capture_on_commit_callbacks):
+    _segment, people = audience
+    for member in people[:3]:
+        Identity.objects.create(member=member, provider="line", external_id=f"U{member.pk}")
+    FakeProvider.fail_for.add(f"U{people[1].pk}")
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, channel="line", control_percent=0, bonus_points=50,
+                          message="{name}: {points} points and {code}")  # fmt: skip
+    campaigns.campaign_send_batch(campaign=campaign, now=local(12))
+    assert statuses(campaign) == {"sent": 2, "failed": 1, "no_address": 6, "no_consent": 1}
+    failed = campaign.recipients.get(status="failed")
+    assert failed.member == people[1] and "refused" in failed.detail
+    assert not PointsEntry.objects.filter(member=people[1], reference=f"campaign-{campaign.pk}").exists()
+    assert not WalletCoupon.objects.filter(member=people[1], coupon__campaign=campaign.coupon_campaign).exists()
+    assert PointsEntry.objects.filter(reference=f"campaign-{campaign.pk}", points=50).count() == 2
+    assert [m.text.split(":")[0] for m in FakeProvider.outbox["line"]] == ["M0", "M2"]
+
+
+def test_email_goes_through_django_s_email_backend(audience, hq_admin, django_capture_on_commit_callbacks):
+    segment, people = audience
+    member_services.member_update(member=people[0], email="m0@example.com", consents={"email": True})
+    with django_capture_on_commit_callbacks(execute=True):  # the launch wakes the worker (eager here)
+        campaigns.campaign_launch(
+        actor=hq_admin,
+            campaign=campaigns.campaign_create(
+                actor=hq_admin, name="News", segment=segment, channel="email", subject="Autumn",
+                message="Hi {name}", control_percent=0, quiet_start=time(0), quiet_end=time(0),
+            ),
+        )  # fmt: skip
+    assert [(m.subject, m.body, m.to) for m in mail.outbox] == [("Autumn", "Hi M0", ["m0@example.com"])]
+
+
+def test_bad_campaigns_are_refused_with_every_problem(audience, hq_admin):
+    segment, _people = audience
+    with pytest.raises(ApplicationError) as caught:
+        campaigns.campaign_create(
+            actor=hq_admin, name=" ", segment=segment, channel="fax", message="{code}", control_percent=60
+        )
+    assert set(caught.value.details) == {"name", "channel", "message", "control_percent"}
+    assert Campaign.objects.count() == 0
+    campaign = campaigns.campaign_create(actor=hq_admin, name="x", segment=segment, channel="sms", message="hi")
+    campaigns.campaign_cancel(actor=hq_admin, campaign=campaign)
+    with pytest.raises(ConflictError):
+        campaigns.campaign_launch(actor=hq_admin, campaign=campaign)
+
+
+def test_the_api_launches_and_the_worker_sends(audience, hq_admin, clerk_a, django_capture_on_commit_callbacks):
+    segment, _people = audience
+    api = client_for(hq_admin)
+    response = api.post(
+        "/api/v1/marketing/campaigns/",
+        {"name": "B", "segment": segment.pk, "channel": "push", "message": "Hello {name}", "control_percent": 0,
+         "quiet_start": "00:00", "quiet_end": "00:00"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    pk = response.json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs eagerly after the commit
+        assert api.post(f"/api/v1/marketing/campaigns/{pk}/launch/").status_code == 200
+    detail = api.get(f"/api/v1/marketing/campaigns/{pk}/").json()
+    assert detail["status"] == "sent" and detail["summary"] == {"target": {"no_address": 10}}  # no app installs
+    assert api.post(f"/api/v1/marketing/campaigns/{pk}/launch/").json()["code"] == "campaign_not_draft"
+    assert client_for(clerk_a).get("/api/v1/marketing/campaigns/").status_code == 403

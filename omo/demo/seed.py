@@ -16,6 +16,7 @@ from django.db import transaction
 from omo.demo.attribution_seed import seed_attribution
 from omo.demo.catalog_seed import seed_catalog, seed_fulfilment, seed_stock
 from omo.demo.dashboard_seed import seed_dashboard
+from omo.demo.marketing_seed import seed_marketing
 from omo.demo.member_seed import seed_loyalty, seed_members
 from omo.demo.order_seed import seed_orders
 from omo.org import services as org
@@ -163,4 +164,5 @@ def seed_demo() -> SeedResult:
     seed_orders(result)
     seed_attribution(result)
     seed_dashboard(result)
+    seed_marketing(result)
     return result

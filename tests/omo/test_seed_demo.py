@@ -85,10 +85,12 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
     )
     assert re.search(
         r"\d+ bindings \(QR sign-ups\), 38 bindings \(links, chats, HQ\), \d+ orders attributed, "
-        r"2 settlement months \(one paid, one draft\), \d+ traffic counts, \d+ dashboard days rolled up\.",
+        r"2 settlement months \(one paid, one draft\), \d+ traffic counts, \d+ dashboard days rolled up, "
+        r"3 segments, 2 campaigns\.",
         output,
     ), output[:2000]
     assert_demo_attribution()
+    assert_demo_marketing()
     # about 30,000 member rows written in batches of 1,000 (SQLite takes fewer rows per statement, at
     # most 999 parameters): no query per member either way
     assert len(member_queries) < (120 if connection.vendor == "postgresql" else 500)
@@ -124,6 +126,20 @@ def test_seed_builds_the_demo_brand_and_a_second_run_changes_nothing(db, api, mo
     assert "created nothing (already seeded)" in again
     assert snapshot() == before
     assert Location.objects.get(code="S-TPE01").name == "台北信義旗艦店"
+
+
+def assert_demo_marketing():
+    """The LINE campaign reached the lapsed OMO members who have LINE, held 10% out, and put a code in
+    each reached member's wallet; the SMS campaign waits as a draft."""
+    from marketing.models import Campaign
+    from members.models import WalletCoupon
+
+    sent, draft = Campaign.objects.get(channel="line"), Campaign.objects.get(channel="sms")
+    assert (sent.status, draft.status) == ("sent", "draft")
+    counts = {s: sent.recipients.filter(status=s).count() for s in ("sent", "held_out", "no_address", "pending")}
+    assert sent.audience > 20 and counts["sent"] > 10 and counts["pending"] == 0
+    assert counts["held_out"] == round(sent.audience * 0.1)
+    assert WalletCoupon.objects.filter(coupon__campaign=sent.coupon_campaign).count() == counts["sent"]
 
 
 def assert_demo_attribution():

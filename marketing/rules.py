@@ -94,6 +94,18 @@ def _clean_days(value, key: str, problems: dict, *, extra: tuple[str, ...] = ())
     return {"days": days, **{k: value[k] for k in extra if k in value}}
 
 
+def _days_and_codes(value, key: str, field: str, problems: dict, message: str) -> dict | None:
+    """``{"<field>": [codes], "days": n}`` checked: the days (default 365) and a non-empty list."""
+    got = _clean_days(value, key, problems)
+    codes = _codes(value.get(field)) if isinstance(value, dict) else None
+    if got is not None and codes is None:
+        _problem(problems, key, message)
+        return None
+    if got is not None:
+        got[field] = codes
+    return got
+
+
 def _clean_profile(value, problems: dict) -> list[dict] | None:
     if not isinstance(value, list) or not value:
         _problem(problems, "profile", _("A non-empty list of conditions."))
@@ -173,25 +185,13 @@ def rules_clean(spec) -> dict:
             if got is None:
                 _problem(problems, key, _("An object with min and/or max, whole days (min <= max)."))
         elif key == "categories":
-            got = _clean_days(value, key, problems)
-            paths = _codes(value.get("paths")) if isinstance(value, dict) else None
-            if got is not None and paths is None:
-                _problem(problems, key, _("paths: a non-empty list of category paths."))
-                got = None
-            elif got is not None:
-                got["paths"] = paths
+            got = _days_and_codes(value, key, "paths", problems, _("paths: a non-empty list of category paths."))
         elif key == "home_stores":
             got = _codes(value)
             if got is None:
                 _problem(problems, key, _("A non-empty list of store codes."))
         elif key == "visited_stores":
-            got = _clean_days(value, key, problems)
-            stores = _codes(value.get("stores")) if isinstance(value, dict) else None
-            if got is not None and stores is None:
-                _problem(problems, key, _("stores: a non-empty list of store codes."))
-                got = None
-            elif got is not None:
-                got["stores"] = stores
+            got = _days_and_codes(value, key, "stores", problems, _("stores: a non-empty list of store codes."))
         elif key == "points_expiring":
             got = _clean_days(value, key, problems)
             if got is not None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, QuerySet
+from datetime import timedelta
+from decimal import Decimal
 
-from marketing.models import Campaign, Segment, SegmentMembership, SegmentRun
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+
+from marketing.models import Campaign, CampaignRecipient, Segment, SegmentMembership, SegmentRun
 from marketing.rules import members_matching
 from members.models import Member
 
 SAMPLE = 20
+CENT = Decimal("0.01")
 
 
 def rules_preview(rules: dict, *, sample: int = SAMPLE) -> dict:
@@ -59,3 +63,71 @@ def campaign_summary(campaign: Campaign) -> dict:
     for r in rows:
         out.setdefault(r["group"], {})[r["status"]] = r["n"]
     return out
+
+
+def campaign_results(campaign: Campaign) -> dict:
+    """What the campaign changed, against its control group, over the ``attribution_days`` after launch:
+    per group (target: everyone the campaign meant to reach, reached or not; control: held out) the
+    members, those reached, the coupon codes redeemed, the buyers, orders and revenue (paid less
+    refunded) in every channel; the uplift (conversion and revenue per member, target less control) and
+    the incremental revenue it implies (the difference per member x the target's members); and orders
+    and revenue per store (online orders shipped home count as "online") and per channel. Four queries."""
+    from members.models import CouponRedemption, Purchase
+
+    out: dict = {"groups": {}, "by_store": [], "by_channel": [], "uplift": None}
+    if campaign.launched_at is None:
+        return out
+    start, end = campaign.launched_at, campaign.launched_at + timedelta(days=campaign.attribution_days)
+    R = CampaignRecipient
+    recipients = campaign.recipients.all()
+    groups = {
+        r["group"]: {"members": r["members"], "reached": r["reached"]}
+        for r in recipients.values("group")
+        .annotate(members=Count("id"), reached=Count("id", filter=Q(status=R.Status.SENT)))
+        .order_by()
+    }
+    bought = Purchase.objects.filter(
+        paid_at__gte=start, paid_at__lt=end, member__in=recipients.values("member_id")
+    ).annotate(group=Subquery(recipients.filter(member_id=OuterRef("member_id")).values("group")[:1]))
+    revenue = Sum(F("amount") - F("refunded"), output_field=DecimalField(max_digits=16, decimal_places=2))
+    for r in (
+        bought.values("group")
+        .annotate(buyers=Count("member_id", distinct=True), orders=Count("id"), revenue=revenue)
+        .order_by()
+    ):
+        groups.setdefault(r["group"], {"members": 0, "reached": 0}).update(
+            buyers=r["buyers"], orders=r["orders"], revenue=r["revenue"]
+        )
+    codes = CouponRedemption.objects.filter(
+        status=CouponRedemption.Status.REDEEMED, coupon__campaign_id=campaign.coupon_campaign_id,
+        member__in=recipients.filter(group=R.Group.TARGET).values("member_id"), redeemed_at__gte=start,
+        redeemed_at__lt=end,
+    ).count() if campaign.coupon_campaign_id else 0  # fmt: skip
+    for name, g in groups.items():
+        g.setdefault("buyers", 0)
+        g.setdefault("orders", 0)
+        g["revenue"] = (g.get("revenue") or Decimal("0")).quantize(CENT)
+        g["conversion"] = ratio(g["buyers"], g["members"])
+        g["revenue_per_member"] = (g["revenue"] / g["members"]).quantize(CENT) if g["members"] else None
+        g["codes_redeemed"] = codes if name == R.Group.TARGET else 0
+    out["groups"] = groups
+    target, control = groups.get(R.Group.TARGET), groups.get(R.Group.CONTROL)
+    if target and control and control["members"]:
+        per_member = target["revenue_per_member"] - control["revenue_per_member"]
+        out["uplift"] = {
+            "conversion": target["conversion"] - control["conversion"],
+            "revenue_per_member": per_member,
+            "incremental_revenue": (per_member * target["members"]).quantize(CENT),
+        }
+    for key, field in (("by_store", "store__code"), ("by_channel", "channel__code")):
+        rows: dict = {}
+        for r in bought.values("group", field).annotate(orders=Count("id"), revenue=revenue).order_by():
+            row = rows.setdefault(r[field] or "online", {"where": r[field] or "online"})
+            row[f"{r['group']}_orders"] = r["orders"]
+            row[f"{r['group']}_revenue"] = r["revenue"].quantize(CENT)
+        out[key] = sorted(rows.values(), key=lambda row: row["where"])
+    return out
+
+
+def ratio(part, whole) -> Decimal | None:
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None

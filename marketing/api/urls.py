@@ -13,4 +13,5 @@ urlpatterns = [
     path("campaigns/<int:pk>/", views.CampaignDetailApi.as_view(), name="marketing-campaign"),
     path("campaigns/<int:pk>/launch/", views.CampaignLaunchApi.as_view(), name="marketing-campaign-launch"),
     path("campaigns/<int:pk>/cancel/", views.CampaignCancelApi.as_view(), name="marketing-campaign-cancel"),
+    path("campaigns/<int:pk>/results/", views.CampaignResultsApi.as_view(), name="marketing-campaign-results"),
 ]

@@ -3,6 +3,8 @@ Views translate HTTP to ``marketing.services`` and ``marketing.selectors`` and n
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -232,3 +234,25 @@ class CampaignCancelApi(APIView):
     def post(self, request, pk: int):
         campaign = campaigns.campaign_cancel(actor=request.user, campaign=get_object_or_404(Campaign, pk=pk))
         return Response(CampaignSerializer(campaign).data)
+
+
+class CampaignResultsApi(APIView):
+    """What the campaign changed against its control group (see ``marketing.selectors.campaign_results``)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.view_campaign")]
+
+    @extend_schema(responses=dict)
+    def get(self, request, pk: int):
+        results = selectors.campaign_results(get_object_or_404(Campaign, pk=pk))
+        return Response(_plain(results))
+
+
+def _plain(value):
+    """Money and ratios as exact strings (as everywhere in the API)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from marketing import campaigns, services
+from marketing import campaigns, selectors, services
 from marketing.campaigns import quiet_until
 from marketing.models import Campaign, CampaignRecipient
 from marketing.providers import FakeProvider
@@ -20,6 +20,7 @@ from members.models import Identity, PointsEntry, WalletCoupon
 from members.sms import FakeSmsProvider
 from omo.core.errors import ApplicationError, ConflictError
 from tests.conftest import client_for
+from tests.inventory.conftest import receive
 
 R = CampaignRecipient
 
@@ -205,3 +206,53 @@ def test_the_api_launches_and_the_worker_sends(audience, hq_admin, clerk_a, djan
     assert detail["status"] == "sent" and detail["summary"] == {"target": {"no_address": 10}}  # no app installs
     assert api.post(f"/api/v1/marketing/campaigns/{pk}/launch/").json()["code"] == "campaign_not_draft"
     assert client_for(clerk_a).get("/api/v1/marketing/campaigns/").status_code == 403
+
+
+def test_results_against_the_control_group(audience, hq_admin, shop, django_capture_on_commit_callbacks):
+    """Target: 8 members (those with SMS consent reached); control: 2. In the 14 days after launch, 3 target members buy
+    (a tee online 500, jeans picked up at store A 1,200, and a tee at store B's counter 520) and one
+    control member buys a cap online (300); a target member's order 20 days later does not count."""
+    from tests.dashboard.conftest import counter_sale, web_order
+
+    receive(shop.store_b, shop.tee, 5)
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, control_percent=20)
+    campaigns.campaign_send_batch(campaign=campaign, now=local(10, 5))
+    control = [r.member for r in campaign.recipients.filter(group="control").select_related("member")]
+    target = [r.member for r in campaign.recipients.filter(group="target", status="sent").select_related("member")]
+    today = timezone.localdate()
+    web_order(shop, [("TEE-M", 1)], day=today, member=target[0])
+    web_order(shop, [("JEANS-M", 1)], day=today + timedelta(days=3), member=target[1], fulfilment="pickup",
+              store=shop.store_a)  # fmt: skip
+    counter_sale(shop, [("TEE-M", 1)], day=today + timedelta(days=13), store=shop.store_b, member=target[2])
+    web_order(shop, [("CAP-M", 1)], day=today + timedelta(days=20), member=target[3])  # too late
+    web_order(shop, [("CAP-M", 1)], day=today + timedelta(days=1), member=control[0])
+    got = selectors.campaign_results(campaign)
+    t, c = got["groups"]["target"], got["groups"]["control"]
+    reached = len(target)  # 8 less the target members without SMS consent (the draw decides how many)
+    assert (t["members"], t["reached"], t["buyers"], t["orders"], t["revenue"]) == (
+        8,
+        reached,
+        3,
+        3,
+        Decimal("2220.00"),
+    )
+    assert (c["members"], c["reached"], c["buyers"], c["orders"], c["revenue"]) == (2, 0, 1, 1, Decimal("300.00"))
+    assert (t["conversion"], c["conversion"]) == (Decimal("0.3750"), Decimal("0.5000"))
+    assert (t["revenue_per_member"], c["revenue_per_member"]) == (Decimal("277.50"), Decimal("150.00"))
+    assert got["uplift"] == {
+        "conversion": Decimal("-0.1250"),
+        "revenue_per_member": Decimal("127.50"),
+        "incremental_revenue": Decimal("1020.00"),  # 127.50 x 8
+    }
+    by_store = {r["where"]: r for r in got["by_store"]}
+    assert by_store[shop.store_a.code]["target_revenue"] == Decimal("1200.00")
+    assert by_store[shop.store_b.code]["target_revenue"] == Decimal("520.00")
+    assert (by_store["online"]["target_revenue"], by_store["online"]["control_revenue"]) == (
+        Decimal("500.00"),
+        Decimal("300.00"),
+    )
+    by_channel = {r["where"]: (r.get("target_orders", 0), r.get("control_orders", 0)) for r in got["by_channel"]}
+    assert by_channel == {shop.web.code: (2, 1), shop.pos.code: (1, 0)}
+    response = client_for(hq_admin).get(f"/api/v1/marketing/campaigns/{campaign.pk}/results/")
+    assert response.status_code == 200 and response.json()["uplift"]["incremental_revenue"] == "1020.00"

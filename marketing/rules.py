@@ -358,20 +358,24 @@ def _is_date(value: str) -> bool:
 def _bound(rule: dict, now) -> Q:
     """A binding to the clerk(s) active now under the policy in force (within its source's window,
     counting, not ended)."""
+    if "clerks" in rule:
+        return Exists(active_bindings(now).filter(clerk__staff_profile__employee_code__in=rule["clerks"]))
+    return Exists(active_bindings(now).filter(clerk__isnull=False))
+
+
+def active_bindings(now, *, member=None):
+    """The bindings of ``member`` (by default the outer query's member) active at ``now`` under the
+    policy in force then: counting, not ended, within their source's validity window."""
     from attribution.models import Binding
     from attribution.services import policy_at
 
     policy = policy_at(now)
     if policy is None:
-        return Q(pk__in=[])
+        return Binding.objects.none()
     windows = Q()
     for source, days in policy.validity_days.items():
         windows |= Q(source=source, started_at__gt=now - timedelta(days=days), started_at__lte=now)
-    bindings = Binding.objects.filter(windows, member=OuterRef("pk"), counts=True).filter(
+    member = OuterRef("pk") if member is None else member
+    return Binding.objects.filter(windows, member=member, counts=True).filter(
         Q(ended_at__isnull=True) | Q(ended_at__gt=now)
     )
-    if "clerks" in rule:
-        bindings = bindings.filter(clerk__staff_profile__employee_code__in=rule["clerks"])
-    else:
-        bindings = bindings.filter(clerk__isnull=False)
-    return Exists(bindings)

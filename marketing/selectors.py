@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from marketing.models import Campaign, CampaignRecipient, Segment, SegmentMembership, SegmentRun
 from marketing.rules import members_matching
@@ -131,3 +131,35 @@ def campaign_results(campaign: Campaign) -> dict:
 
 def ratio(part, whole) -> Decimal | None:
     return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
+
+
+def clerk_outreach(*, clerk, now=None) -> list[dict]:
+    """For the POS: the members of campaigns still in their attribution window (target group) who are
+    bound to ``clerk`` now, the latest campaign first: the clerk follows up in person or on LINE."""
+    from django.utils import timezone
+
+    from marketing.rules import active_bindings
+    from members.selectors import mask_phone
+
+    now = now or timezone.now()
+    rows = (
+        CampaignRecipient.objects.filter(
+            Exists(active_bindings(now, member=OuterRef("member_id")).filter(clerk=clerk)),
+            group=CampaignRecipient.Group.TARGET,
+            campaign__status__in=(Campaign.Status.SENDING, Campaign.Status.SENT),
+            campaign__launched_at__gte=now - timedelta(days=90),
+        )
+        .select_related("campaign", "member")
+        .order_by("-campaign__launched_at", "member__name", "pk")
+    )
+    out = []
+    for r in rows:
+        if r.campaign.launched_at + timedelta(days=r.campaign.attribution_days) < now:
+            continue
+        out.append({
+            "campaign": r.campaign.name, "channel": r.campaign.get_channel_display(), "status": r.get_status_display(),
+            "sent": r.status == CampaignRecipient.Status.SENT, "member_no": r.member.member_no,
+            "name": r.member.name, "phone": mask_phone(r.member.phone), "code": r.coupon_code,
+            "until": r.campaign.launched_at + timedelta(days=r.campaign.attribution_days),
+        })  # fmt: skip
+    return out

@@ -22,6 +22,7 @@ urlpatterns = [
     path("r/<int:register_id>/transfers/", views.transfers, name="pos-transfers"),
     path("r/<int:register_id>/me/", views.me, name="pos-me"),
     path("r/<int:register_id>/chat/", views.chat, name="pos-chat"),
+    path("r/<int:register_id>/outreach/", views.outreach, name="pos-outreach"),
     path("r/<int:register_id>/me/qr/", views.my_qr, name="pos-my-qr"),
     path("r/<int:register_id>/exchange/", views.exchange, name="pos-exchange"),
     path("r/<int:register_id>/pickups/<str:number>/", views.pickup, name="pos-pickup"),

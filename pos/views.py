@@ -668,6 +668,31 @@ def chat(request, register_id: int):
     return HttpResponse(_("Logged."))
 
 
+@login_required
+def outreach(request, register_id: int):
+    """Clerk-led outreach: the members of running campaigns who are bound to this clerk, to follow up
+    with; logging a LINE conversation with one of them records a binding for the policy's LINE window."""
+    from attribution.services import binding_chat_record
+    from marketing.selectors import clerk_outreach
+
+    register = _register(request, register_id)
+    message, status = "", 200
+    if request.method == "POST":
+        member = Member.objects.filter(member_no=request.POST.get("member", ""), status=Member.Status.ACTIVE).first()
+        if member is None:
+            message, status = _("No such member."), 422
+        else:
+            try:
+                binding_chat_record(
+                    actor=request.user, member=member, store=register.store, note=request.POST.get("note", "")
+                )
+                message = _("Logged: a LINE conversation with %(name)s.") % {"name": member.name or member.member_no}
+            except ApplicationError as error:
+                message, status = error.message, 422 if error.status_code < 500 else error.status_code
+    rows = clerk_outreach(clerk=request.user)
+    return render(request, "pos/outreach.html", {"register": register, "rows": rows, "message": message}, status=status)
+
+
 # --- exchanges at the counter ------------------------------------------------------------------------
 
 

@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "My campaign members": "我的活動會員",
+    "Members bound to you who are in a campaign HQ is running: follow up in the store or on LINE. Logging a LINE conversation binds the member to you for the policy's LINE window.": "綁定在你名下、正在總部行銷活動中的會員：請在門市或 LINE 上跟進。記錄一次 LINE 對話會依政策的 LINE 效期將會員綁定給你。",
+    "counts until": "歸屬期限",
+    "What you talked about": "聊了什麼",
+    "Log LINE chat": "記錄 LINE 對話",
+    "None of your members is in a running campaign.": "你的會員目前都不在進行中的活動裡。",
+    "No such member.": "查無此會員。",
+    "Logged: a LINE conversation with %(name)s.": "已記錄：與 %(name)s 的 LINE 對話。",
     "Members now (live)": "目前會員數（即時）",
     "Evaluate now (members enter and leave)": "立即重新評估（會員加入與離開）",
     "%(name)s: %(members)d members, %(entered)d entered, %(left)d left.": "%(name)s：%(members)d 位會員，新加入 %(entered)d，離開 %(left)d。",

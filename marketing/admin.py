@@ -3,7 +3,15 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from marketing import campaigns, selectors, services
-from marketing.models import Campaign, CampaignRecipient, MemberRFM, Segment, SegmentRun
+from marketing.models import (
+    BoughtTogether,
+    Campaign,
+    CampaignRecipient,
+    CategoryAffinity,
+    MemberRFM,
+    Segment,
+    SegmentRun,
+)
 from marketing.rules import rules_clean
 from omo.core.admin_helpers import ReadOnlyAdmin
 from omo.core.errors import ApplicationError
@@ -172,3 +180,17 @@ class CampaignRecipientAdmin(ReadOnlyAdmin):
     list_filter = ["group", "status", "campaign"]
     search_fields = ["member__member_no", "campaign__name"]
     list_select_related = ["campaign", "member"]
+
+
+@admin.register(BoughtTogether)
+class BoughtTogetherAdmin(ReadOnlyAdmin):
+    list_display = ["product", "rank", "other", "orders", "confidence"]
+    search_fields = ["product__style_code", "product__name"]
+    list_select_related = ["product", "other"]
+
+
+@admin.register(CategoryAffinity)
+class CategoryAffinityAdmin(ReadOnlyAdmin):
+    list_display = ["member", "rank", "category", "spend", "share"]
+    search_fields = ["member__member_no"]
+    list_select_related = ["member", "category"]

@@ -234,3 +234,42 @@ class CampaignRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.member_id}: {self.status}"
+
+
+class BoughtTogether(models.Model):
+    """Products often in the same order as ``product`` (any channel, the ``RECO_DAYS`` up to the night it
+    was computed): the orders holding both, and the share of ``product``'s orders that also held
+    ``other``. The 10 strongest per product; rebuilt every night."""
+
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    orders = models.PositiveIntegerField(_("orders with both"))
+    confidence = models.DecimalField(_("share of its orders"), max_digits=5, decimal_places=4)
+    rank = models.PositiveSmallIntegerField(_("rank"))
+
+    class Meta:
+        verbose_name = _("bought together")
+        verbose_name_plural = _("bought together")
+        constraints = [models.UniqueConstraint(fields=["product", "rank"], name="bought_together_rank_once")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} + {self.other_id}: {self.orders}"
+
+
+class CategoryAffinity(models.Model):
+    """A member's share of spend per category over the ``RECO_DAYS`` (every channel, less refunds): the
+    categories they buy, strongest first (at most 5 per member); rebuilt every night."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey("catalog.Category", on_delete=models.CASCADE, related_name="+")
+    spend = models.DecimalField(_("spend"), **MONEY)
+    share = models.DecimalField(_("share of spend"), max_digits=5, decimal_places=4)
+    rank = models.PositiveSmallIntegerField(_("rank"))
+
+    class Meta:
+        verbose_name = _("category affinity")
+        verbose_name_plural = _("category affinities")
+        constraints = [models.UniqueConstraint(fields=["member", "rank"], name="category_affinity_rank_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.category_id}: {self.share}"

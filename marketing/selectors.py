@@ -163,3 +163,44 @@ def clerk_outreach(*, clerk, now=None) -> list[dict]:
             "until": r.campaign.launched_at + timedelta(days=r.campaign.attribution_days),
         })  # fmt: skip
     return out
+
+
+def product_recommendations(product) -> list[dict]:
+    """Active products most often in the same order as ``product`` (the nightly table)."""
+    from marketing.models import BoughtTogether
+
+    rows = (
+        BoughtTogether.objects.filter(product=product, other__status="active").select_related("other").order_by("rank")
+    )
+    return [
+        {"style_code": r.other.style_code, "name": r.other.name, "orders": r.orders, "confidence": r.confidence}
+        for r in rows
+    ]
+
+
+def member_recommendations(member, *, limit: int = 10) -> dict:
+    """The member's category affinity, and products to suggest: those most often bought with what they
+    bought in their last three orders, leaving out what they have bought. Three queries."""
+    from marketing.models import BoughtTogether, CategoryAffinity
+    from orders.models import Order, OrderLine
+
+    affinity = [
+        {"category": a.category.path, "name": a.category.name, "share": a.share, "spend": a.spend}
+        for a in CategoryAffinity.objects.filter(member=member).select_related("category").order_by("rank")
+    ]
+    recent = Order.objects.filter(member=member, paid_at__isnull=False).order_by("-paid_at").values("pk")[:3]
+    bought = OrderLine.objects.filter(order__member=member).values("variant__product_id")
+    seeds = OrderLine.objects.filter(order__in=Subquery(recent)).values("variant__product_id")
+    suggested = (
+        BoughtTogether.objects.filter(product_id__in=seeds, other__status="active")
+        .exclude(other_id__in=bought)
+        .values("other__style_code", "other__name")
+        .annotate(orders=Sum("orders"))
+        .order_by("-orders", "other__style_code")[:limit]
+    )
+    return {
+        "affinity": affinity,
+        "products": [
+            {"style_code": r["other__style_code"], "name": r["other__name"], "orders": r["orders"]} for r in suggested
+        ],
+    }

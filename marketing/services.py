@@ -143,12 +143,15 @@ def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
 
 
 def segments_refresh() -> int:
-    """The nightly job: the RFM scores, then every active daily segment; returns the segments
+    """The nightly job: the RFM scores and the recommendations, then every active daily segment; returns the segments
     evaluated (0 when another run holds the lease)."""
     with advisory_lease("marketing-segments") as got:
         if not got:
             return 0
         rfm_refresh()
+        from marketing.recommendations import recommendations_refresh
+
+        recommendations_refresh()
         done = 0
         for segment in Segment.objects.filter(is_active=True, schedule=Segment.Schedule.DAILY).order_by("pk"):
             segment_evaluate(segment=segment)

@@ -59,6 +59,8 @@ ORDER_POINT_VALUE = env.env_decimal(E, "ORDER_POINT_VALUE", "1", minimum="0", ma
 ORDER_POINTS_MAX_PERCENT = env.env_int(E, "ORDER_POINTS_MAX_PERCENT", 100)
 # Marketing: the days of purchases behind the nightly RFM scores
 RFM_DAYS = env.env_int(E, "RFM_DAYS", 365, minimum=30)
+# ... and behind the nightly recommendations (bought together, members' category affinity)
+RECO_DAYS = env.env_int(E, "RECO_DAYS", 180, minimum=7)
 # Campaign messages: a provider class per channel (the defaults send nothing outside; see marketing.providers),
 # the quiet hours no message is sent in (local time; a campaign may set its own), and the batch a worker sends
 MARKETING_PROVIDERS = {

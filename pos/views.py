@@ -71,15 +71,20 @@ def _quote(register, cart):
 
 
 def _member_view(member: Member | None) -> dict | None:
-    """What the clerk sees of the member: masked personal data, tier, points, wallet, wishlist and
-    the recent purchases from every channel (online data helping the store sell)."""
+    """What the clerk sees of the member: masked personal data, tier, points, wallet, wishlist, the
+    recent purchases from every channel (online data helping the store sell), the categories they buy
+    and products to suggest (the nightly recommendations)."""
     if member is None:
         return None
     from django.utils import timezone
 
+    from marketing.selectors import member_recommendations
     from members.loyalty import member_tier
 
+    reco = member_recommendations(member, limit=5)
     return {
+        "likes": [f"{a['name']} {a['share'] * 100:.0f}%" for a in reco["affinity"][:3]],
+        "suggest": [f"{p['name']} ({p['style_code']})" for p in reco["products"]],
         "masked_name": member_selectors.mask_name(member.name),
         "masked_phone": member_selectors.mask_phone(member.phone),
         "tier": member_tier(member),

@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "orders with both": "同時購買的訂單數",
+    "share of its orders": "佔其訂單比例",
+    "bought together": "經常一起購買",
+    "share of spend": "消費佔比",
+    "category affinity": "品類偏好",
+    "category affinities": "品類偏好",
+    "Buys most": "最常買",
+    "Suggest": "推薦",
     "My campaign members": "我的活動會員",
     "Members bound to you who are in a campaign HQ is running: follow up in the store or on LINE. Logging a LINE conversation binds the member to you for the policy's LINE window.": "綁定在你名下、正在總部行銷活動中的會員：請在門市或 LINE 上跟進。記錄一次 LINE 對話會依政策的 LINE 效期將會員綁定給你。",
     "counts until": "歸屬期限",

@@ -14,4 +14,15 @@ urlpatterns = [
     path("campaigns/<int:pk>/launch/", views.CampaignLaunchApi.as_view(), name="marketing-campaign-launch"),
     path("campaigns/<int:pk>/cancel/", views.CampaignCancelApi.as_view(), name="marketing-campaign-cancel"),
     path("campaigns/<int:pk>/results/", views.CampaignResultsApi.as_view(), name="marketing-campaign-results"),
+    path(
+        "recommendations/products/<str:style_code>/",
+        views.ProductRecommendationsApi.as_view(),
+        name="marketing-reco-product",
+    ),
+    path(
+        "recommendations/members/<str:member_no>/",
+        views.MemberRecommendationsApi.as_view(),
+        name="marketing-reco-member",
+    ),
+    path("recommendations/me/", views.MyRecommendationsApi.as_view(), name="marketing-reco-me"),
 ]

@@ -11,10 +11,12 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.models import Product
 from marketing import campaigns, selectors, services
 from marketing.models import Campaign, Segment, SegmentRun
+from members.api.views import IsMember
 from members.models import CouponCampaign, Member
-from omo.org.api.permissions import IsStaff, model_permission
+from omo.org.api.permissions import IsStaff, IsStaffOrChannel, model_permission
 
 
 class MemberRowSerializer(serializers.ModelSerializer):
@@ -256,3 +258,37 @@ def _plain(value):
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+class ProductRecommendationsApi(APIView):
+    """Products often bought with this one in any channel (computed every night)."""
+
+    permission_classes = [IsStaffOrChannel]
+
+    @extend_schema(responses=dict)
+    def get(self, request, style_code: str):
+        product = get_object_or_404(Product, style_code=style_code)
+        return Response(
+            _plain({"product": product.style_code, "bought_together": selectors.product_recommendations(product)})
+        )
+
+
+class MemberRecommendationsApi(APIView):
+    """Staff: a member's category affinity and products to suggest (the POS member panel shows them)."""
+
+    permission_classes = [IsStaff, model_permission("members.view_member")]
+
+    @extend_schema(responses=dict)
+    def get(self, request, member_no: str):
+        member = get_object_or_404(Member, member_no=member_no, status=Member.Status.ACTIVE)
+        return Response(_plain(selectors.member_recommendations(member)))
+
+
+class MyRecommendationsApi(APIView):
+    """A frontend, for the logged-in member (X-Member-Token): their affinity and products to suggest."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response(_plain(selectors.member_recommendations(request.member)))

@@ -7,7 +7,7 @@ from omo.org.migration_helpers import grant
 
 CRM = {
     "segment": "vacd", "segmentrun": "v", "segmentmembership": "v", "memberrfm": "v", "campaign": "vac",
-    "campaignrecipient": "v",
+    "campaignrecipient": "v", "boughttogether": "v", "categoryaffinity": "v",
 }  # fmt: skip
 READ = {k: "v" for k in CRM}
 ROLE_PERMISSIONS = {

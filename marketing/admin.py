@@ -2,15 +2,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from marketing import campaigns, selectors, services
+from marketing import campaigns, engagement, selectors, services
 from marketing.models import (
     BoughtTogether,
     Campaign,
     CampaignRecipient,
     CategoryAffinity,
+    EventAttendance,
     MemberRFM,
+    Review,
     Segment,
     SegmentRun,
+    StoreEvent,
 )
 from marketing.rules import rules_clean
 from omo.core.admin_helpers import ReadOnlyAdmin
@@ -194,3 +197,96 @@ class CategoryAffinityAdmin(ReadOnlyAdmin):
     list_display = ["member", "rank", "category", "spend", "share"]
     search_fields = ["member__member_no"]
     list_select_related = ["member", "category"]
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    """Reviews are written by members; HQ approves or rejects them here (the service records who)."""
+
+    list_display = ["created_at", "product", "rating", "title", "verified", "channel", "status", "moderated_by"]
+    list_filter = ["status", "rating", "verified", "channel"]
+    search_fields = ["product__style_code", "product__name", "title", "body"]
+    list_select_related = ["product", "channel", "moderated_by"]
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None):  # the actions need it to show
+        return request.user.has_perm("marketing.change_review")
+
+    @admin.action(description=_("Approve (show it)"))
+    def approve(self, request, queryset):
+        self._moderate(request, queryset, approve=True)
+
+    @admin.action(description=_("Reject (as off-topic or abusive)"))
+    def reject(self, request, queryset):
+        self._moderate(request, queryset, approve=False)
+
+    def _moderate(self, request, queryset, *, approve: bool):
+        done = 0
+        for review in queryset:
+            try:
+                engagement.review_moderate(
+                    actor=request.user,
+                    review=review,
+                    approve=approve,
+                    note="" if approve else str(_("Rejected in the admin.")),
+                )
+                done += 1
+            except ApplicationError as error:
+                self.message_user(request, f"{review}: {error.message}", messages.WARNING)
+        self.message_user(request, _("%(n)d reviews moderated.") % {"n": done}, messages.SUCCESS)
+
+
+class EventAttendanceInline(admin.TabularInline):
+    model = EventAttendance
+    fields = ["member", "status", "registered_at", "attended_at", "checked_in_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(StoreEvent)
+class StoreEventAdmin(admin.ModelAdmin):
+    list_display = ["name", "store", "starts_at", "ends_at", "capacity"]
+    list_filter = ["store"]
+    search_fields = ["name"]
+    inlines = [EventAttendanceInline]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+        else:
+            created = engagement.event_create(
+                actor=request.user, name=obj.name, store=obj.store, starts_at=obj.starts_at, ends_at=obj.ends_at,
+                capacity=obj.capacity,
+            )  # fmt: skip
+            obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        """Attendance is recorded by sign-up and check-in only."""
+
+
+def _engagement_section(member):
+    from django.utils import timezone
+
+    rows = [
+        [timezone.localtime(at).strftime("%Y-%m-%d %H:%M"), str(kind), what]
+        for at, kind, what in selectors.member_engagement(member)
+    ]
+    return {
+        "key": "engagement",
+        "title": _("Engagement beyond purchases"),
+        "headers": [_("when"), _("what"), _("detail")],
+        "rows": rows,
+    }
+
+
+def _register_member_section():
+    from members.selectors import MEMBER_360_SECTIONS
+
+    if _engagement_section not in MEMBER_360_SECTIONS:
+        MEMBER_360_SECTIONS.append(_engagement_section)
+
+
+_register_member_section()

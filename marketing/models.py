@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
@@ -273,3 +273,104 @@ class CategoryAffinity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.category_id}: {self.share}"
+
+
+class Review(models.Model):
+    """A member's rating (1-5) and words on a product, from any channel, shown once HQ approves it.
+    ``verified``: the member had bought the product when they wrote it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for moderation")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(
+        "catalog.Product", verbose_name=_("product"), on_delete=models.CASCADE, related_name="+"
+    )
+    rating = models.PositiveSmallIntegerField(_("rating"))
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    body = models.TextField(_("review"), max_length=2000, blank=True)
+    channel = models.ForeignKey(
+        "org.SalesChannel", verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+"
+    )
+    store = models.ForeignKey(
+        "org.Location", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verified = models.BooleanField(_("bought it"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("moderated by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+    moderated_at = models.DateTimeField(_("moderated at"), null=True, blank=True)
+    moderation_note = models.CharField(_("moderation note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("written at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__range=(1, 5)), name="review_rating_1_to_5"),
+            models.UniqueConstraint(fields=["member", "product"], name="review_once_per_product"),
+        ]
+        indexes = [models.Index(fields=["product", "status"], name="review_product_status")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.rating}★ ({self.status})"
+
+
+class StoreEvent(models.Model):
+    """An event members take part in: a workshop, a styling night, a tasting, in a store (or online)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    store = models.ForeignKey(
+        "org.Location", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("Empty: online."),
+    )  # fmt: skip
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    capacity = models.PositiveIntegerField(_("places"), null=True, blank=True, help_text=_("Empty: no limit."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    STORE_FIELD = "store"
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["-starts_at"]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="event_ends_after_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventAttendance(models.Model):
+    """A member signed up for an event, and whether they came (checked in by a clerk)."""
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", _("Signed up")
+        ATTENDED = "attended", _("Came")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    event = models.ForeignKey(StoreEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="attendances")
+    member = models.ForeignKey("members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REGISTERED)
+    registered_at = models.DateTimeField(_("signed up at"), auto_now_add=True)
+    attended_at = models.DateTimeField(_("came at"), null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("checked in by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("event attendance")
+        verbose_name_plural = _("event attendances")
+        constraints = [models.UniqueConstraint(fields=["event", "member"], name="event_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}/{self.member_id}: {self.status}"

@@ -21,7 +21,11 @@ The member rules of ``members.segments`` (``tiers``, ``stores`` registered or bo
   ``gte``, ``lte`` (numbers and dates), ``exists``; with ``"group": "pets"`` the condition is on one
   entry of that repeatable group (a pet that is a cat);
 - ``bound_clerk``: ``{"clerks": ["E001"]}`` (employee codes) or ``{"any": true}``: a binding to that
-  clerk (to any clerk) active now under the attribution policy in force.
+  clerk (to any clerk) active now under the attribution policy in force;
+- engagement: ``reviewed`` ``{"days": 365, "min_rating": 1, "max_rating": 5}`` wrote a review (not
+  rejected) rated in that range; ``attended_events``, ``referred_members``, ``collected_coupons``
+  ``{"days": 365, "min": 1}`` came to at least ``min`` events, brought in ``min`` new members with
+  their referral code, collected ``min`` coupons in the last ``days``.
 
 Every problem is reported at once, by rule, in a 400 ``invalid_segment``.
 """
@@ -31,9 +35,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Regex
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -46,8 +50,9 @@ from omo.org.models import Location
 
 RULES = (
     "rfm", "last_purchase_days", "categories", "home_stores", "visited_stores", "points_expiring", "coupons",
-    "profile", "bound_clerk",
+    "profile", "bound_clerk", "reviewed", "attended_events", "referred_members", "collected_coupons",
 )  # fmt: skip
+ACTIVITY = ("attended_events", "referred_members", "collected_coupons")  # {"min": n, "days": d}
 ALL_RULES = (*MEMBER_RULES, *RULES)
 PROFILE_OPS = ("eq", "in", "gte", "lte", "exists")
 DEFAULT_DAYS = 365
@@ -214,6 +219,24 @@ def rules_clean(spec) -> dict:
                 got = None
         elif key == "profile":
             got = _clean_profile(value, problems)
+        elif key == "reviewed":
+            got = _clean_days(value, key, problems)
+            if got is not None:
+                low, high = value.get("min_rating", 1), value.get("max_rating", 5)
+                if _int(low, 1, 5) is None or _int(high, 1, 5) is None or low > high:
+                    _problem(problems, key, _("min_rating and max_rating: from 1 to 5, min <= max."))
+                    got = None
+                else:
+                    got.update(min_rating=low, max_rating=high)
+        elif key in ACTIVITY:
+            got = _clean_days(value, key, problems)
+            if got is not None:
+                least = value.get("min", 1)
+                if _int(least, 1, 10**6) is None:
+                    _problem(problems, key, _("min: a whole number, 1 or more."))
+                    got = None
+                else:
+                    got["min"] = least
         else:  # bound_clerk
             if isinstance(value, dict) and value.get("any") is True and set(value) == {"any"}:
                 got = {"any": True}
@@ -305,7 +328,47 @@ def members_matching(spec: dict, *, now=None) -> QuerySet[Member]:
         members = members.filter(_profile_q(cond))
     if "bound_clerk" in spec:
         members = members.filter(_bound(spec["bound_clerk"], now))
+    if "reviewed" in spec:
+        from marketing.models import Review
+
+        rule = spec["reviewed"]
+        members = members.filter(
+            Exists(
+                Review.objects.filter(
+                    member=OuterRef("pk"), rating__range=(rule["min_rating"], rule["max_rating"]),
+                    created_at__gte=now - timedelta(days=rule["days"]),
+                ).exclude(status=Review.Status.REJECTED)
+            )
+        )  # fmt: skip
+    for key in ACTIVITY:
+        if key in spec:
+            members = members.filter(
+                _at_least(_activity(key, now - timedelta(days=spec[key]["days"])), spec[key]["min"])
+            )
     return members.order_by("pk")
+
+
+def _activity(key: str, since):
+    """Rows of the activity, one per occurrence, with the member in ``member_id``."""
+    from marketing.models import EventAttendance
+
+    if key == "attended_events":
+        return EventAttendance.objects.filter(status=EventAttendance.Status.ATTENDED, attended_at__gte=since)
+    if key == "referred_members":
+        return Member.objects.filter(referred_by__isnull=False, created_at__gte=since).annotate(
+            owner=F("referred_by_id")
+        )
+    return WalletCoupon.objects.filter(collected_at__gte=since)
+
+
+def _at_least(rows, n: int):
+    """The outer member has at least ``n`` of ``rows`` (EXISTS for one, a counted subquery for more)."""
+    owner = "owner" if "owner" in rows.query.annotations else "member_id"
+    mine = rows.filter(**{owner: OuterRef("pk")})
+    if n == 1:
+        return Exists(mine)
+    counted = mine.order_by().values(owner).annotate(n=Count("pk")).values("n")[:1]
+    return GreaterThanOrEqual(Coalesce(Subquery(counted), 0), n)
 
 
 def _bought_in(rule: dict, now):

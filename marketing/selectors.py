@@ -204,3 +204,41 @@ def member_recommendations(member, *, limit: int = 10) -> dict:
             {"style_code": r["other__style_code"], "name": r["other__name"], "orders": r["orders"]} for r in suggested
         ],
     }
+
+
+def product_reviews(product) -> dict:
+    """The approved reviews of a product, newest first, with their count and average rating."""
+    from django.db.models import Avg
+
+    from marketing.models import Review
+
+    approved = Review.objects.filter(product=product, status=Review.Status.APPROVED)
+    summary = approved.aggregate(count=Count("id"), average=Avg("rating"))
+    average = summary["average"]
+    return {
+        "count": summary["count"],
+        "average": None if average is None else Decimal(str(average)).quantize(Decimal("0.1")),
+        "reviews": list(approved.select_related("member", "channel").order_by("-created_at", "-id")[:50]),
+    }
+
+
+def member_engagement(member) -> list[tuple]:
+    """(when, kind, what) of the member's activity beyond purchases, newest first, for the member 360
+    page: reviews, events, members they brought in, coupons they collected (the last 20 of each)."""
+    from django.utils.translation import gettext as _
+
+    from marketing.models import EventAttendance, Review
+    from members.models import WalletCoupon
+
+    rows = []
+    for r in Review.objects.filter(member=member).select_related("product").order_by("-created_at")[:20]:
+        rows.append((r.created_at, _("review"), f"{r.product.name} {r.rating}★ ({r.get_status_display()})"))
+    for a in EventAttendance.objects.filter(member=member).select_related("event").order_by("-registered_at")[:20]:
+        rows.append((a.attended_at or a.registered_at, _("event"), f"{a.event.name} ({a.get_status_display()})"))
+    for m in Member.objects.filter(referred_by=member).order_by("-created_at")[:20]:
+        rows.append((m.created_at, _("referral"), m.member_no))
+    for w in (
+        WalletCoupon.objects.filter(member=member).select_related("coupon__campaign").order_by("-collected_at")[:20]
+    ):
+        rows.append((w.collected_at, _("coupon collected"), w.coupon.campaign.name))
+    return sorted(rows, key=lambda row: row[0], reverse=True)

@@ -25,4 +25,10 @@ urlpatterns = [
         name="marketing-reco-member",
     ),
     path("recommendations/me/", views.MyRecommendationsApi.as_view(), name="marketing-reco-me"),
+    path("reviews/", views.ReviewListApi.as_view(), name="marketing-reviews"),
+    path("reviews/pending/", views.ReviewPendingApi.as_view(), name="marketing-reviews-pending"),
+    path("reviews/<int:pk>/moderate/", views.ReviewModerateApi.as_view(), name="marketing-review-moderate"),
+    path("events/", views.EventListApi.as_view(), name="marketing-events"),
+    path("events/<int:pk>/register/", views.EventRegisterApi.as_view(), name="marketing-event-register"),
+    path("events/<int:pk>/check-in/", views.EventCheckInApi.as_view(), name="marketing-event-check-in"),
 ]

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Product
-from marketing import campaigns, selectors, services
-from marketing.models import Campaign, Segment, SegmentRun
+from marketing import campaigns, engagement, selectors, services
+from marketing.models import Campaign, EventAttendance, Review, Segment, SegmentRun, StoreEvent
 from members.api.views import IsMember
 from members.models import CouponCampaign, Member
 from omo.org.api.permissions import IsStaff, IsStaffOrChannel, model_permission
@@ -292,3 +292,167 @@ class MyRecommendationsApi(APIView):
     @extend_schema(responses=dict)
     def get(self, request):
         return Response(_plain(selectors.member_recommendations(request.member)))
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    product = serializers.CharField(source="product.style_code")
+    channel = serializers.CharField(source="channel.code")
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = ["id", "product", "rating", "title", "body", "verified", "status", "channel", "author", "created_at"]
+
+    def get_author(self, review) -> str:
+        from members.selectors import mask_name
+
+        return mask_name(review.member.name)
+
+
+class ReviewListApi(APIView):
+    """GET ``?product=STYLE``: its approved reviews, count and average (staff, frontends). POST: the
+    logged-in member writes one (channel key + X-Member-Token), waiting for moderation."""
+
+    def get_permissions(self):
+        return [IsMember()] if self.request.method == "POST" else [IsStaffOrChannel()]
+
+    class InputSerializer(serializers.Serializer):
+        product = serializers.CharField(help_text="style code")
+        rating = serializers.IntegerField()
+        title = serializers.CharField(required=False, allow_blank=True)
+        body = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        product = get_object_or_404(Product, style_code=request.query_params.get("product", ""))
+        got = selectors.product_reviews(product)
+        return Response(
+            _plain(
+                {
+                    "count": got["count"],
+                    "average": got["average"],
+                    "reviews": ReviewSerializer(got["reviews"], many=True).data,
+                }
+            )
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: ReviewSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        review = engagement.review_submit(
+            member=request.member, product=get_object_or_404(Product, style_code=v["product"]), rating=v["rating"],
+            title=v.get("title", ""), body=v.get("body", ""), channel=request.auth.channel,
+        )  # fmt: skip
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewPendingApi(generics.ListAPIView):
+    """Reviews waiting for moderation, oldest first."""
+
+    permission_classes = [IsStaff, model_permission("marketing.change_review")]
+    serializer_class = ReviewSerializer
+
+    def get_queryset(self):
+        return (
+            Review.objects.filter(status=Review.Status.PENDING)
+            .select_related("product", "channel", "member")
+            .order_by("created_at", "id")
+        )
+
+
+class ReviewModerateApi(APIView):
+    permission_classes = [IsStaff, model_permission("marketing.change_review")]
+
+    class InputSerializer(serializers.Serializer):
+        approve = serializers.BooleanField()
+        note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(request=InputSerializer, responses=ReviewSerializer)
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = engagement.review_moderate(
+            actor=request.user, review=get_object_or_404(Review, pk=pk), approve=data.validated_data["approve"],
+            note=data.validated_data.get("note", ""),
+        )  # fmt: skip
+        return Response(ReviewSerializer(review).data)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    store = serializers.CharField(source="store.code", default=None)
+    taken = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StoreEvent
+        fields = ["id", "name", "store", "starts_at", "ends_at", "capacity", "taken"]
+
+    def get_taken(self, event) -> int:
+        return event.attendances.exclude(status=EventAttendance.Status.CANCELLED).count()
+
+
+class EventListApi(APIView):
+    """Coming events (staff, frontends); HQ or a store manager creates one."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsStaff(), model_permission("marketing.add_storeevent")()]
+        return [IsStaffOrChannel()]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        store = serializers.CharField(required=False, allow_blank=True)
+        starts_at = serializers.DateTimeField()
+        ends_at = serializers.DateTimeField()
+        capacity = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(responses=EventSerializer(many=True))
+    def get(self, request):
+        from django.utils import timezone
+
+        events = StoreEvent.objects.filter(ends_at__gt=timezone.now()).select_related("store").order_by("starts_at")
+        return Response(EventSerializer(events, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: EventSerializer})
+    def post(self, request):
+        from omo.org.access import get_scoped
+        from omo.org.models import Location
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        code = v.pop("store", "")
+        store = get_scoped(Location.objects.all(), request.user, store_field="pk", code=code) if code else None
+        event = engagement.event_create(actor=request.user, store=store, **v)
+        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+class EventRegisterApi(APIView):
+    """The logged-in member signs up (channel key + X-Member-Token)."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request, pk: int):
+        attendance = engagement.event_register(member=request.member, event=get_object_or_404(StoreEvent, pk=pk))
+        return Response({"event": pk, "status": attendance.status})
+
+
+class EventCheckInApi(APIView):
+    """A clerk checks a member in at the event (a walk-in too)."""
+
+    permission_classes = [IsStaff, model_permission("marketing.change_eventattendance")]
+
+    class InputSerializer(serializers.Serializer):
+        member = serializers.CharField(help_text="member number")
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = get_object_or_404(Member, member_no=data.validated_data["member"], status=Member.Status.ACTIVE)
+        attendance = engagement.event_check_in(
+            actor=request.user, event=get_object_or_404(StoreEvent, pk=pk), member=member
+        )
+        return Response({"event": pk, "member": member.member_no, "status": attendance.status})

@@ -1,5 +1,5 @@
 """Who may do what with segments, scores and campaigns: HQ CRM (and the HQ admin) build and evaluate
-segments and create, launch and cancel campaigns; the other HQ roles read them. Store staff see none of it here (clerk-led outreach comes with campaigns)."""
+segments and create, launch and cancel campaigns; the other HQ roles read them. Store managers create events; store staff check members in."""
 
 from django.db import migrations
 
@@ -7,14 +7,18 @@ from omo.org.migration_helpers import grant
 
 CRM = {
     "segment": "vacd", "segmentrun": "v", "segmentmembership": "v", "memberrfm": "v", "campaign": "vac",
-    "campaignrecipient": "v", "boughttogether": "v", "categoryaffinity": "v",
+    "campaignrecipient": "v", "boughttogether": "v", "categoryaffinity": "v", "review": "vc", "storeevent": "vacd",
+    "eventattendance": "vc",
 }  # fmt: skip
 READ = {k: "v" for k in CRM}
+STORE = {"storeevent": "v", "eventattendance": "vc", "review": "v"}
 ROLE_PERMISSIONS = {
     "hq_admin": {"marketing": CRM},
     "hq_crm": {"marketing": CRM},
     "hq_merchandiser": {"marketing": READ},
     "hq_finance": {"marketing": READ},
+    "store_manager": {"marketing": {**STORE, "storeevent": "vac"}},
+    "clerk": {"marketing": STORE},
 }
 
 

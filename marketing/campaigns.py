@@ -7,6 +7,7 @@ or a second worker never picks the same member again. A worker that dies mid-bat
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import datetime, time, timedelta
 
@@ -22,6 +23,7 @@ from members.models import Consent, CouponCampaign, Identity, Member
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 
 R = CampaignRecipient
+logger = logging.getLogger(__name__)
 MAX_TEXT = {"sms": 335, "line": 5000, "push": 500, "email": 20000}
 CONSENT = {"sms": Consent.Purpose.SMS, "email": Consent.Purpose.EMAIL, "line": Consent.Purpose.LINE}
 
@@ -145,23 +147,36 @@ def quiet_until(campaign: Campaign, now: datetime) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, end))
 
 
-def _address(member: Member, channel: str) -> str:
+def _addresses(members: list[Member], channel: str) -> dict[int, str]:
+    """Where to send to each member (one query for LINE and push: their latest id)."""
     if channel == Campaign.Channel.SMS:
-        return member.phone or ""
+        return {m.pk: m.phone or "" for m in members}
     if channel == Campaign.Channel.EMAIL:
-        return member.email or ""
+        return {m.pk: m.email or "" for m in members}
     provider = Identity.Provider.LINE if channel == Campaign.Channel.LINE else Identity.Provider.APP_INSTALL
-    ident = Identity.objects.filter(member=member, provider=provider).order_by("-id").first()
-    return ident.external_id if ident else ""
+    out: dict[int, str] = {}
+    for member_id, external_id in (
+        Identity.objects.filter(member__in=members, provider=provider)
+        .order_by("id")
+        .values_list("member_id", "external_id")
+    ):
+        out[member_id] = external_id  # the latest wins
+    return out
 
 
-def _consents(member: Member, channel: str) -> bool:
-    """SMS, email and LINE need the member's marketing consent for that channel (the latest they
-    gave); app push needs none here: the phone asks for it when the app is installed."""
+def _consenting(members: list[Member], channel: str) -> set[int]:
+    """The members whose latest answer for the channel's marketing consent is yes (one query). SMS,
+    email and LINE need it; app push needs none here: the phone asks when the app is installed."""
     if channel not in CONSENT:
-        return True
-    latest = Consent.objects.filter(member=member, purpose=CONSENT[channel]).order_by("-id").first()
-    return bool(latest and latest.granted)
+        return {m.pk for m in members}
+    latest: dict[int, bool] = {}
+    for member_id, granted in (
+        Consent.objects.filter(member__in=members, purpose=CONSENT[channel])
+        .order_by("id")
+        .values_list("member_id", "granted")
+    ):
+        latest[member_id] = granted
+    return {pk for pk, granted in latest.items() if granted}
 
 
 def _text(template: str, member: Member, code: str, points: int) -> str:
@@ -194,9 +209,31 @@ def campaign_send_batch(*, campaign: Campaign, now: datetime | None = None, limi
         R.objects.filter(pk__in=claimed).update(status=R.Status.SENDING)
     out["claimed"] = len(claimed)
     provider = provider_for(campaign.channel)
-    for recipient in R.objects.filter(pk__in=claimed).select_related("member").order_by("pk"):
-        outcome = _send_one(campaign, recipient, provider, now)
-        out[{"sent": "sent", "failed": "failed"}.get(outcome, "skipped")] += 1
+    batch = list(R.objects.filter(pk__in=claimed).select_related("member").order_by("pk"))
+    members = [r.member for r in batch]
+    consenting, addresses = _consenting(members, campaign.channel), _addresses(members, campaign.channel)
+    done: list[CampaignRecipient] = []  # outcomes written together at the end (one UPDATE)
+    for recipient in batch:
+        member = recipient.member
+        if member.status != Member.Status.ACTIVE or member.pk not in consenting:
+            recipient.status, recipient.detail = R.Status.NO_CONSENT, _("No consent for this channel.")
+        elif not addresses.get(member.pk):
+            recipient.status, recipient.detail = R.Status.NO_ADDRESS, _("Nowhere to send it.")
+        elif campaign.coupon_campaign_id or campaign.bonus_points:
+            _send_with_gifts(campaign, recipient, addresses[member.pk], provider, now)  # written at once
+            out["sent" if recipient.status == R.Status.SENT else "failed"] += 1
+            continue
+        else:
+            text = _text(campaign.message, member, "", 0)
+            try:
+                message = Message(to=addresses[member.pk], text=text, subject=campaign.subject)
+                recipient.provider_id = _deliver(provider, message)[:100]
+                recipient.status, recipient.sent_at = R.Status.SENT, now
+            except ProviderError as error:
+                recipient.status, recipient.detail = R.Status.FAILED, str(error)[:200]
+        out[{R.Status.SENT: "sent", R.Status.FAILED: "failed"}.get(recipient.status, "skipped")] += 1
+        done.append(recipient)
+    R.objects.bulk_update(done, ["status", "detail", "provider_id", "sent_at"], batch_size=1000)
     out["remaining"] = campaign.recipients.filter(status=R.Status.PENDING).count()
     if not out["remaining"] and not campaign.recipients.filter(status=R.Status.SENDING).exists():
         Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
@@ -206,18 +243,24 @@ def campaign_send_batch(*, campaign: Campaign, now: datetime | None = None, limi
     return out
 
 
-def _send_one(campaign: Campaign, recipient: CampaignRecipient, provider, now: datetime) -> str:
+def _deliver(provider, message: Message) -> str:
+    """The provider's send; whatever it raises is that message's failure, not the batch's."""
+    try:
+        return provider.send(message)
+    except ProviderError:
+        raise
+    except Exception as error:  # the outside world: any error fails this one message
+        logger.warning("campaign message not sent: %s", type(error).__name__)
+        raise ProviderError(f"{type(error).__name__}: {error}") from error
+
+
+def _send_with_gifts(campaign: Campaign, recipient: CampaignRecipient, to: str, provider, now: datetime) -> None:
+    """Issues the coupon code and the bonus points and sends, in one transaction: a refused message
+    leaves no code and no points. Records the outcome."""
     from members.coupons import coupons_issue
     from members.services import points_earn
 
     member = recipient.member
-    if member.status != Member.Status.ACTIVE or not _consents(member, campaign.channel):
-        R.objects.filter(pk=recipient.pk).update(status=R.Status.NO_CONSENT, detail=_("No consent for this channel."))
-        return "skipped"
-    to = _address(member, campaign.channel)
-    if not to:
-        R.objects.filter(pk=recipient.pk).update(status=R.Status.NO_ADDRESS, detail=_("Nowhere to send it."))
-        return "skipped"
     try:
         with transaction.atomic():
             code = ""
@@ -229,11 +272,11 @@ def _send_one(campaign: Campaign, recipient: CampaignRecipient, provider, now: d
                     reason=campaign.name,
                 )  # fmt: skip
             text = _text(campaign.message, member, code, campaign.bonus_points)
-            provider_id = provider.send(Message(to=to, text=text, subject=campaign.subject))
-            R.objects.filter(pk=recipient.pk).update(
-                status=R.Status.SENT, provider_id=provider_id[:100], coupon_code=code, sent_at=now
-            )
+            provider_id = _deliver(provider, Message(to=to, text=text, subject=campaign.subject))
+            recipient.status, recipient.provider_id, recipient.coupon_code, recipient.sent_at = (
+                R.Status.SENT, provider_id[:100], code, now,
+            )  # fmt: skip
+            recipient.save(update_fields=["status", "provider_id", "coupon_code", "sent_at"])
     except (ProviderError, BusinessRuleError, ApplicationError) as error:  # the code and points roll back
-        R.objects.filter(pk=recipient.pk).update(status=R.Status.FAILED, detail=str(error)[:200])
-        return "failed"
-    return "sent"
+        recipient.status, recipient.detail = R.Status.FAILED, str(error)[:200]
+        recipient.save(update_fields=["status", "detail"])

@@ -256,3 +256,24 @@ def test_results_against_the_control_group(audience, hq_admin, shop, django_capt
     assert by_channel == {shop.web.code: (2, 1), shop.pos.code: (1, 0)}
     response = client_for(hq_admin).get(f"/api/v1/marketing/campaigns/{campaign.pk}/results/")
     assert response.status_code == 200 and response.json()["uplift"]["incremental_revenue"] == "1020.00"
+
+
+def test_a_provider_crash_fails_that_message_only(audience, hq_admin, monkeypatch, django_capture_on_commit_callbacks):
+    _segment, people = audience
+    for member in people[:3]:
+        Identity.objects.create(member=member, provider="line", external_id=f"U{member.pk}")
+    real = FakeProvider.send
+
+    def flaky(self, message):
+        if message.to == f"U{people[0].pk}":
+            raise RuntimeError("connection reset")
+        return real(self, message)
+
+    monkeypatch.setattr(FakeProvider, "send", flaky)
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(
+            audience, hq_admin, channel="line", control_percent=0, coupon_campaign=None, message="Hi {name}"
+        )
+    campaigns.campaign_send_batch(campaign=campaign, now=local(12))
+    assert campaign.recipients.get(member=people[0]).detail == "RuntimeError: connection reset"
+    assert statuses(campaign) == {"failed": 1, "sent": 2, "no_address": 6, "no_consent": 1}

@@ -1,6 +1,6 @@
 """Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
 
-NAME is reservations, availability, members, flash_sale, pos_sale, attribution, outbox or dashboard.
+NAME is reservations, availability, members, flash_sale, pos_sale, attribution, outbox, dashboard or marketing.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -63,6 +63,7 @@ def main() -> int:
             "attribution",
             "outbox",
             "dashboard",
+            "marketing",
             "all",
         ],
         nargs="?",
@@ -126,6 +127,10 @@ def main() -> int:
 
         # BENCH_DASHBOARD_ORDERS / _MEMBERS / _RUNS make it smaller while developing
         dashboard.run()
+    if args.which in ("marketing", "all"):
+        from bench import marketing
+
+        marketing.run()  # BENCH_MARKETING_MEMBERS makes it smaller while developing
     return 0
 
 

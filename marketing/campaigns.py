@@ -12,7 +12,7 @@ import random
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -233,7 +233,7 @@ def campaign_send_batch(*, campaign: Campaign, now: datetime | None = None, limi
                 recipient.status, recipient.detail = R.Status.FAILED, str(error)[:200]
         out[{R.Status.SENT: "sent", R.Status.FAILED: "failed"}.get(recipient.status, "skipped")] += 1
         done.append(recipient)
-    R.objects.bulk_update(done, ["status", "detail", "provider_id", "sent_at"], batch_size=1000)
+    _record(done)
     out["remaining"] = campaign.recipients.filter(status=R.Status.PENDING).count()
     if not out["remaining"] and not campaign.recipients.filter(status=R.Status.SENDING).exists():
         Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
@@ -241,6 +241,28 @@ def campaign_send_batch(*, campaign: Campaign, now: datetime | None = None, limi
         )
         out["done"] = True
     return out
+
+
+def _record(recipients: list[CampaignRecipient]) -> None:
+    """The outcomes of a batch in one statement: ``UPDATE … FROM (VALUES …)`` on PostgreSQL (Django's
+    ``bulk_update`` builds a CASE per column and row, several times slower on a thousand rows)."""
+    if not recipients:
+        return
+    if connection.vendor != "postgresql":
+        R.objects.bulk_update(recipients, ["status", "detail", "provider_id", "sent_at"], batch_size=500)
+        return
+    from psycopg2.extras import execute_values
+
+    rows = [(r.pk, r.status, r.detail, r.provider_id, r.sent_at) for r in recipients]
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            f"UPDATE {R._meta.db_table} AS r SET status = v.status, detail = v.detail, provider_id = v.pid, "  # noqa: S608 (the model's table)
+            "sent_at = v.sent_at::timestamptz FROM (VALUES %s) AS v (id, status, detail, pid, sent_at) "
+            "WHERE r.id = v.id",
+            rows,
+            page_size=1000,
+        )
 
 
 def _deliver(provider, message: Message) -> str:

@@ -124,21 +124,36 @@ def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
     after the other (the segment's row is locked)."""
     now = now or timezone.now()
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
-    matching = members_matching(segment.rules, now=now).values("pk")
-    open_stays = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
-    left = open_stays.exclude(member_id__in=matching).update(left_at=now)
-    staying = open_stays.values("member_id")
-    newcomers = members_matching(segment.rules, now=now).exclude(pk__in=staying).values_list("pk", flat=True)
-    entered = SegmentMembership.objects.bulk_create(
-        [SegmentMembership(segment=segment, member_id=pk, entered_at=now) for pk in newcomers.iterator()],
-        batch_size=5000,
-    )
-    count = open_stays.count()
+    sql, params = members_matching(segment.rules, now=now).values("pk").query.sql_with_params()
+    stays, found = SegmentMembership._meta.db_table, f"segment_now_{segment.pk}"
+    with connection.cursor() as cursor:
+        # the rules are evaluated once, into a temporary table; who leaves and who enters are set
+        # operations against it
+        cursor.execute(f"DROP TABLE IF EXISTS {found}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {found} AS SELECT q.pk AS member_id FROM ({sql}) q", params)  # noqa: S608 (Django's compiled query)
+        try:
+            cursor.execute(
+                f"UPDATE {stays} SET left_at = %s WHERE segment_id = %s AND left_at IS NULL "  # noqa: S608 (the model's table)
+                f"AND member_id NOT IN (SELECT member_id FROM {found})",
+                [now, segment.pk],
+            )
+            left = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {stays} (segment_id, member_id, entered_at, left_at) "  # noqa: S608
+                f"SELECT %s, f.member_id, %s, NULL FROM {found} f WHERE NOT EXISTS (SELECT 1 FROM {stays} s "
+                f"WHERE s.segment_id = %s AND s.member_id = f.member_id AND s.left_at IS NULL)",
+                [segment.pk, now, segment.pk],
+            )
+            entered = cursor.rowcount
+            cursor.execute(f"SELECT COUNT(*) FROM {found}")  # noqa: S608
+            count = cursor.fetchone()[0]
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {found}")
     segment.members_count = count
     segment.evaluated_at = now
     segment.save(update_fields=["members_count", "evaluated_at"])
     return SegmentRun.objects.create(
-        segment=segment, at=now, rules=segment.rules, members=count, entered=len(entered), left=left, by=actor
+        segment=segment, at=now, rules=segment.rules, members=count, entered=entered, left=left, by=actor
     )
 
 

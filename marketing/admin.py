@@ -282,11 +282,26 @@ def _engagement_section(member):
     }
 
 
+def _segments_section(member):
+    from django.utils import timezone
+
+    rows = [
+        [
+            stay.segment.name,
+            timezone.localtime(stay.entered_at).strftime("%Y-%m-%d"),
+            timezone.localtime(stay.left_at).strftime("%Y-%m-%d") if stay.left_at else str(_("still in")),
+        ]
+        for stay in selectors.member_segments(member)[:30]
+    ]
+    return {"key": "segments", "title": _("Segments"), "headers": [_("segment"), _("entered"), _("left")], "rows": rows}
+
+
 def _register_member_section():
     from members.selectors import MEMBER_360_SECTIONS
 
-    if _engagement_section not in MEMBER_360_SECTIONS:
-        MEMBER_360_SECTIONS.append(_engagement_section)
+    for section in (_segments_section, _engagement_section):
+        if section not in MEMBER_360_SECTIONS:
+            MEMBER_360_SECTIONS.append(section)
 
 
 _register_member_section()

@@ -158,6 +158,10 @@ def test_a_saved_segment_keeps_who_entered_and_left_over_time(crowd, shop, hq_ad
     # Yu is back: a new stay, the old one kept
     assert SegmentMembership.objects.filter(segment=segment, member=newcomer).count() == 2
     assert [r.members for r in segment.runs.order_by("at", "id")] == [1, 2, 2, 1, 2]
+    from members.selectors import member_360
+
+    stays = {s["key"]: s for s in member_360(newcomer)["sections"]}["segments"]["rows"]
+    assert [(row[0], row[2] == "still in") for row in stays] == [("Store B", True), ("Store B", False)]
 
 
 def test_the_nightly_job_scores_then_evaluates_the_daily_segments_only(crowd, shop, hq_admin):

@@ -132,21 +132,28 @@ def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
         cursor.execute(f"DROP TABLE IF EXISTS {found}")
         cursor.execute(f"CREATE TEMPORARY TABLE {found} AS SELECT q.pk AS member_id FROM ({sql}) q", params)  # noqa: S608 (Django's compiled query)
         try:
+            cursor.execute(f"ANALYZE {found}")  # its size, for the plans below
+            cursor.execute(f"SELECT COUNT(*) FROM {found}")  # noqa: S608
+            count = cursor.fetchone()[0]
             cursor.execute(
                 f"UPDATE {stays} SET left_at = %s WHERE segment_id = %s AND left_at IS NULL "  # noqa: S608 (the model's table)
-                f"AND member_id NOT IN (SELECT member_id FROM {found})",
+                f"AND NOT EXISTS (SELECT 1 FROM {found} f WHERE f.member_id = {stays}.member_id)",
                 [now, segment.pk],
             )
             left = cursor.rowcount
+            # those in already are taken out of the found set; the rest enter (an INSERT that read the
+            # table it writes would read its own new rows' pages again and again)
+            cursor.execute(
+                f"DELETE FROM {found} WHERE member_id IN (SELECT s.member_id FROM {stays} s "  # noqa: S608
+                f"WHERE s.segment_id = %s AND s.left_at IS NULL)",
+                [segment.pk],
+            )
             cursor.execute(
                 f"INSERT INTO {stays} (segment_id, member_id, entered_at, left_at) "  # noqa: S608
-                f"SELECT %s, f.member_id, %s, NULL FROM {found} f WHERE NOT EXISTS (SELECT 1 FROM {stays} s "
-                f"WHERE s.segment_id = %s AND s.member_id = f.member_id AND s.left_at IS NULL)",
-                [segment.pk, now, segment.pk],
+                f"SELECT %s, f.member_id, %s, NULL FROM {found} f",
+                [segment.pk, now],
             )
             entered = cursor.rowcount
-            cursor.execute(f"SELECT COUNT(*) FROM {found}")  # noqa: S608
-            count = cursor.fetchone()[0]
         finally:
             cursor.execute(f"DROP TABLE IF EXISTS {found}")
     segment.members_count = count

@@ -28,7 +28,7 @@ from attribution.models import (
     SettlementLine,
     SettlementPeriod,
 )
-from omo.core.admin_helpers import ReadOnlyAdmin
+from omo.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline
 from omo.core.errors import ApplicationError
 from omo.org.access import scope_to_user
 
@@ -228,23 +228,15 @@ class AttributionLineAdmin(ReadOnlyAdmin):
         return selectors.explain(obj)["explanation"]
 
 
-class SettlementLineInline(admin.TabularInline):
+class SettlementLineInline(ReadOnlyInline):
     model = SettlementLine
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = ["store", "clerk", "lines", "base", "commission", "store_amount", "personal_amount", "adjustments",
               "payable"]  # fmt: skip
-    readonly_fields = fields
 
 
-class SettlementAdjustmentInline(admin.TabularInline):
+class SettlementAdjustmentInline(ReadOnlyInline):
     model = SettlementAdjustment
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = ["at", "store", "clerk", "amount", "reason", "by"]
-    readonly_fields = fields
 
 
 @admin.register(SettlementPeriod)

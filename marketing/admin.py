@@ -16,7 +16,7 @@ from marketing.models import (
     StoreEvent,
 )
 from marketing.rules import rules_clean
-from omo.core.admin_helpers import ReadOnlyAdmin
+from omo.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline
 from omo.core.errors import ApplicationError
 
 
@@ -36,13 +36,9 @@ class SegmentForm(forms.ModelForm):
             raise forms.ValidationError(f"{error.message} {detail}".strip(), code=error.code) from None
 
 
-class SegmentRunInline(admin.TabularInline):
+class SegmentRunInline(ReadOnlyInline):
     model = SegmentRun
     fields = ["at", "members", "entered", "left", "by"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
     ordering = ["-at"]
 
 
@@ -236,13 +232,9 @@ class ReviewAdmin(ReadOnlyAdmin):
         self.message_user(request, _("%(n)d reviews moderated.") % {"n": done}, messages.SUCCESS)
 
 
-class EventAttendanceInline(admin.TabularInline):
+class EventAttendanceInline(ReadOnlyInline):
     model = EventAttendance
     fields = ["member", "status", "registered_at", "attended_at", "checked_in_by"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
 
 
 @admin.register(StoreEvent)

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from omo.core.admin_helpers import ReadOnlyAdmin
+from omo.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline
 from omo.core.errors import ApplicationError
 from orders import inbound
 from orders.models import (
@@ -51,15 +51,6 @@ class PromotionAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active", "channels", "stores"]
     search_fields = ["name"]
     filter_horizontal = ["categories", "channels", "stores"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
 
 
 class OrderLineInline(ReadOnlyInline):

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from omo.core.admin_helpers import ReadOnlyAdmin
+from omo.core.admin_helpers import ReadOnlyAdmin, ReadOnlyInline
 from omo.core.errors import ApplicationError
 from omo.events import relay, webhooks
 from omo.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -111,15 +111,9 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         self.message_user(request, _("New secrets made: give them to the receivers."), messages.WARNING)
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyInline):
     model = WebhookAttempt
-    extra = 0
-    can_delete = False
     fields = ["at", "response_status", "response_ms", "error"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookAttempt)

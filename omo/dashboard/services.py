@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -120,12 +121,12 @@ def _late_attribution_days(before: date) -> tuple[set[date], int]:
     mark = RollupMark.objects.filter(name=LINE_MARK).values_list("value", flat=True).first()
     if mark is None or mark >= top:
         return set(), top
-    days = {
-        timezone.localdate(at)
-        for at in AttributionLine.objects.filter(id__gt=mark, id__lte=top, occurred_at__lt=day_start(before))
-        .values_list("occurred_at", flat=True)
+    days = set(
+        AttributionLine.objects.filter(id__gt=mark, id__lte=top, occurred_at__lt=day_start(before))
+        .annotate(day=TruncDate("occurred_at"))
+        .values_list("day", flat=True)
         .distinct()
-    }
+    )  # the local days, one row each (a night's new lines can be hundreds of thousands)
     return days, top
 
 

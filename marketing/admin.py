@@ -73,10 +73,14 @@ class SegmentAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         """Runs are written by the service only."""
 
-    @admin.action(description=_("Evaluate now (members enter and leave)"))
+    @admin.action(description=_("Evaluate now (members enter and leave)"), permissions=["change"])
     def evaluate(self, request, queryset):
         for segment in queryset:
-            run = services.segment_evaluate(segment=segment, actor=request.user)
+            try:
+                run = services.segment_evaluate(segment=segment, actor=request.user)
+            except ApplicationError as error:
+                self.message_user(request, f"{segment.name}: {error.message}", messages.ERROR)
+                continue
             self.message_user(
                 request,
                 _("%(name)s: %(members)d members, %(entered)d entered, %(left)d left.")
@@ -140,8 +144,13 @@ class CampaignAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if change:  # a draft, checked by the form
-            obj.save()
+        if change:  # a draft: the service locks it and refuses if it was launched meanwhile
+            try:
+                campaigns.campaign_update(
+                    actor=request.user, campaign=obj, **{f: form.cleaned_data.get(f) for f in form.changed_data}
+                )
+            except ApplicationError as error:
+                self.message_user(request, f"{obj.name}: {error.message}", messages.ERROR)
         else:
             fields = {f: form.cleaned_data.get(f) for f in CampaignForm.Meta.fields if f not in ("name", "segment")}
             fields.pop("channel")
@@ -152,7 +161,7 @@ class CampaignAdmin(admin.ModelAdmin):
             )  # fmt: skip
             obj.pk = created.pk
 
-    @admin.action(description=_("Launch (fix the audience and send)"))
+    @admin.action(description=_("Launch (fix the audience and send)"), permissions=["change"])
     def launch(self, request, queryset):
         for campaign in queryset:
             try:
@@ -162,13 +171,15 @@ class CampaignAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, _("%(name)s: launched.") % {"name": campaign.name}, messages.SUCCESS)
 
-    @admin.action(description=_("Cancel (what was not sent is not sent)"))
+    @admin.action(description=_("Cancel (what was not sent is not sent)"), permissions=["change"])
     def cancel(self, request, queryset):
         for campaign in queryset:
             try:
                 campaigns.campaign_cancel(actor=request.user, campaign=campaign)
             except ApplicationError as error:
                 self.message_user(request, f"{campaign.name}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(name)s: cancelled.") % {"name": campaign.name}, messages.SUCCESS)
 
 
 @admin.register(CampaignRecipient)
@@ -208,11 +219,11 @@ class ReviewAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):  # the actions need it to show
         return request.user.has_perm("marketing.change_review")
 
-    @admin.action(description=_("Approve (show it)"))
+    @admin.action(description=_("Approve (show it)"), permissions=["change"])
     def approve(self, request, queryset):
         self._moderate(request, queryset, approve=True)
 
-    @admin.action(description=_("Reject (as off-topic or abusive)"))
+    @admin.action(description=_("Reject (as off-topic or abusive)"), permissions=["change"])
     def reject(self, request, queryset):
         self._moderate(request, queryset, approve=False)
 

@@ -4,14 +4,18 @@ members app) they feed segment rules and the member 360 page."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing.models import EventAttendance, Review, StoreEvent
 from members.models import Member
-from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
-from omo.org.access import ensure_permission
+from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, PermissionDeniedError
+from omo.org.access import ensure_permission, ensure_store_allowed, get_scoped, is_hq
+
+CHECK_IN_GRACE = timedelta(hours=2)  # check-in opens this long before the start and closes this long after the end
 
 
 @transaction.atomic
@@ -60,7 +64,12 @@ def review_moderate(*, actor, review: Review, approve: bool, note: str = "") -> 
 
 @transaction.atomic
 def event_create(*, actor, name: str, starts_at, ends_at, store=None, capacity: int | None = None) -> StoreEvent:
+    """An event in ``store`` (a store manager: their own store only) or online (no store: HQ only)."""
     ensure_permission(actor, "marketing.add_storeevent")
+    if store is not None:
+        ensure_store_allowed(actor, store.pk)
+    elif not is_hq(actor):
+        raise PermissionDeniedError(_("Only HQ creates online events."), code="store_out_of_scope")
     problems = {}
     if not name.strip():
         problems["name"] = _("Required.")
@@ -96,10 +105,27 @@ def event_register(*, member: Member, event: StoreEvent) -> EventAttendance:
 
 
 @transaction.atomic
-def event_check_in(*, actor, event: StoreEvent, member: Member) -> EventAttendance:
-    """A clerk checks the member in (a walk-in without a sign-up too, places allowing)."""
+def event_check_in(*, actor, event: StoreEvent, member: Member, now=None) -> EventAttendance:
+    """A clerk checks the member in (a walk-in without a sign-up too, places allowing).
+
+    Store staff check in only at their own store's events (another store's, or an online one, is not
+    found: 404); HQ at any, and HQ alone at online events (whoever hosts them records who came). Check-in
+    is open from ``CHECK_IN_GRACE`` before the start to ``CHECK_IN_GRACE`` after the end; outside that
+    a 409 ``event_not_open``."""
     ensure_permission(actor, "marketing.change_eventattendance")
-    event = StoreEvent.objects.select_for_update().get(pk=event.pk)
+    event = get_scoped(StoreEvent.objects.select_for_update(), actor, pk=event.pk)
+    now = now or timezone.now()
+    opens, closes = event.starts_at - CHECK_IN_GRACE, event.ends_at + CHECK_IN_GRACE
+    if not opens <= now <= closes:
+        raise ConflictError(
+            _("Check-in for this event is open from %(opens)s to %(closes)s.")
+            % {"opens": _local(opens), "closes": _local(closes)},
+            code="event_not_open",
+            details={
+                "opens_at": timezone.localtime(opens).isoformat(),
+                "closes_at": timezone.localtime(closes).isoformat(),
+            },
+        )
     attendance = EventAttendance.objects.filter(event=event, member=member).first()
     if attendance is None or attendance.status == EventAttendance.Status.CANCELLED:
         taken = event.attendances.exclude(status=EventAttendance.Status.CANCELLED).count()
@@ -108,8 +134,12 @@ def event_check_in(*, actor, event: StoreEvent, member: Member) -> EventAttendan
         attendance = attendance or EventAttendance(event=event, member=member)
     attendance.status, attendance.attended_at, attendance.checked_in_by = (
         EventAttendance.Status.ATTENDED,
-        attendance.attended_at or timezone.now(),
+        attendance.attended_at or now,
         actor,
     )
     attendance.save()
     return attendance
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")

@@ -105,7 +105,8 @@ class SegmentMembership(models.Model):
 
 
 class SegmentRun(models.Model):
-    """One evaluation of a segment: how many members it found, entered and left, with the rules it used."""
+    """One evaluation of a segment: how many members it found, entered and left, with the rules it used.
+    A failed one (the nightly job goes on with the other segments) says why in ``error``."""
 
     segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="runs")
     at = models.DateTimeField(_("at"))
@@ -121,6 +122,11 @@ class SegmentRun(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("Empty: the nightly job."),
+    )
+    error = models.TextField(
+        _("failed"),
+        blank=True,
+        help_text=_("Empty: evaluated. Otherwise why the evaluation failed; the members stayed as they were."),
     )
 
     class Meta:
@@ -214,6 +220,7 @@ class CampaignRecipient(models.Model):
         NO_ADDRESS = "no_address", _("Skipped: nowhere to send")
         FAILED = "failed", _("Failed")
         HELD_OUT = "held_out", _("Held out (control)")
+        UNKNOWN = "unknown", _("Unknown: the worker stopped while sending (not sent again)")
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="recipients"
@@ -225,12 +232,16 @@ class CampaignRecipient(models.Model):
     provider_id = models.CharField(_("provider's id"), max_length=100, blank=True)
     coupon_code = models.CharField(_("coupon code"), max_length=32, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("taken for sending at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("campaign recipient")
         verbose_name_plural = _("campaign recipients")
         constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="campaign_member_once")]
-        indexes = [models.Index(fields=["campaign", "status"], name="recipient_campaign_status")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="recipient_campaign_status"),
+            models.Index(fields=["campaign", "claimed_at"], name="recipient_campaign_claimed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.member_id}: {self.status}"

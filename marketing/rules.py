@@ -6,7 +6,8 @@ The member rules of ``members.segments`` (``tiers``, ``stores`` registered or bo
 - ``rfm``: ``{"r": [1, 2], "f": [4, 5], "m": [3, 5]}``, each a score range from 0 to 5 (0: no purchase
   in the RFM window), any of the three;
 - ``last_purchase_days``: ``{"min": 90, "max": 180}`` days since the last purchase in any channel
-  (either bound; a member who never bought has no last purchase and never matches);
+  (either bound; a member who never bought has no last purchase and never matches; a purchase refunded
+  in full or whose order was cancelled or returned does not count);
 - ``categories``: ``{"paths": ["women/knits"], "days": 365}`` bought a product of those categories (or
   below them) in any channel within the last ``days`` (default 365);
 - ``home_stores``: store codes the member registered at;
@@ -19,7 +20,8 @@ The member rules of ``members.segments`` (``tiers``, ``stores`` registered or bo
 - ``profile``: a list of conditions on the brand-defined profile, all of which must hold:
   ``{"field": "skin_type", "op": "eq", "value": "dry"}``, ``op`` one of ``eq``, ``in`` (a list),
   ``gte``, ``lte`` (numbers and dates), ``exists``; with ``"group": "pets"`` the condition is on one
-  entry of that repeatable group (a pet that is a cat);
+  entry of that repeatable group (a pet that is a cat); the field must be one the brand defined
+  (``members.ProfileField``);
 - ``bound_clerk``: ``{"clerks": ["E001"]}`` (employee codes) or ``{"any": true}``: a binding to that
   clerk (to any clerk) active now under the attribution policy in force;
 - engagement: ``reviewed`` ``{"days": 365, "min_rating": 1, "max_rating": 5}`` wrote a review (not
@@ -27,26 +29,43 @@ The member rules of ``members.segments`` (``tiers``, ``stores`` registered or bo
   ``{"days": 365, "min": 1}`` came to at least ``min`` events, brought in ``min`` new members with
   their referral code, collected ``min`` coupons in the last ``days``.
 
-Every problem is reported at once, by rule, in a 400 ``invalid_segment``.
+Every problem is reported at once, by rule, in a 400 ``invalid_segment``: a value of the wrong type or
+shape (at any depth), an unknown key inside a rule, a text a query cannot take, an unknown store, group
+or profile field. Whatever ``rules_clean`` accepts evaluates without error.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual, Regex
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Member, PointsLot, ProfileEntry, ProfileGroup, Purchase, WalletCoupon
+from members.models import Member, PointsLot, ProfileEntry, ProfileField, ProfileGroup, Purchase, WalletCoupon
 from members.segments import RULES as MEMBER_RULES
 from members.segments import segment_clean, segment_members
 from omo.core.errors import ApplicationError
 from omo.org.models import Location
+from orders.models import Order, OrderStatus
 
 RULES = (
     "rfm", "last_purchase_days", "categories", "home_stores", "visited_stores", "points_expiring", "coupons",
@@ -56,10 +75,30 @@ ACTIVITY = ("attended_events", "referred_members", "collected_coupons")  # {"min
 ALL_RULES = (*MEMBER_RULES, *RULES)
 PROFILE_OPS = ("eq", "in", "gte", "lte", "exists")
 DEFAULT_DAYS = 365
+CODE_RULES = ("tiers", "stores", "member_nos")  # member rules that are lists of codes
+TEXT_MAX = 200  # the longest code, path or profile text a rule takes
+JSON_INT = 2**53  # whole numbers in profile conditions stay within what JSON carries exactly
+NUMBER = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,10})?$")  # a number a gte / lte compares with (and its stored form)
+JSON_LOOKUPS = JSONField()  # a profile key that is one of its lookup names would be read as the lookup
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# orders that were undone: their purchase is no purchase for RFM and the last-purchase rule
+UNDONE_ORDER_STATUSES = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
 
 
 def _problem(problems: dict, key: str, message: str) -> None:
     problems.setdefault(key, message)
+
+
+def _text(value) -> bool:
+    """A non-empty text a query can take as a parameter (PostgreSQL refuses NUL characters)."""
+    return isinstance(value, str) and 0 < len(value) <= TEXT_MAX and "\x00" not in value
+
+
+def _unknown_keys(value: dict, allowed: tuple[str, ...], key: str, problems: dict) -> bool:
+    unknown = set(value) - set(allowed)
+    if unknown:
+        _problem(problems, key, _("Unknown: %(keys)s.") % {"keys": ", ".join(sorted(map(str, unknown)))})
+    return bool(unknown)
 
 
 def _int(value, low: int, high: int) -> int | None:
@@ -69,7 +108,7 @@ def _int(value, low: int, high: int) -> int | None:
 
 
 def _codes(value) -> list[str] | None:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not value or not all(_text(v) for v in value):
         return None
     return sorted(set(value))
 
@@ -88,20 +127,23 @@ def _clean_rfm(value, problems: dict) -> dict | None:
     return out
 
 
-def _clean_days(value, key: str, problems: dict, *, extra: tuple[str, ...] = ()) -> dict | None:
+def _clean_days(value, key: str, problems: dict, *, allowed: tuple[str, ...] = ()) -> dict | None:
+    """``{"days": n, ...}``: an object of ``days`` (default 365) and the ``allowed`` keys only."""
     if not isinstance(value, dict):
         _problem(problems, key, _("An object."))
+        return None
+    if _unknown_keys(value, ("days", *allowed), key, problems):
         return None
     days = value.get("days", DEFAULT_DAYS)
     if _int(days, 1, 3660) is None:
         _problem(problems, key, _("days: a whole number from 1 to 3660."))
         return None
-    return {"days": days, **{k: value[k] for k in extra if k in value}}
+    return {"days": days}
 
 
 def _days_and_codes(value, key: str, field: str, problems: dict, message: str) -> dict | None:
     """``{"<field>": [codes], "days": n}`` checked: the days (default 365) and a non-empty list."""
-    got = _clean_days(value, key, problems)
+    got = _clean_days(value, key, problems, allowed=(field,))
     codes = _codes(value.get(field)) if isinstance(value, dict) else None
     if got is not None and codes is None:
         _problem(problems, key, message)
@@ -112,37 +154,45 @@ def _days_and_codes(value, key: str, field: str, problems: dict, message: str) -
 
 
 def _clean_profile(value, problems: dict) -> list[dict] | None:
+    """Conditions on fields the brand defined (``members.ProfileField``): an unknown field, or a key
+    the ORM would read as a lookup (with ``__``, or ``contains``, ``exact`` ...), is a problem."""
     if not isinstance(value, list) or not value:
         _problem(problems, "profile", _("A non-empty list of conditions."))
         return None
     out = []
-    groups = {g.key: g for g in ProfileGroup.objects.all()}
+    groups = set(ProfileGroup.objects.values_list("key", flat=True))
+    defined = set(ProfileField.objects.values_list("group__key", "key"))  # (None, key): the member's own
     for i, cond in enumerate(value, start=1):
         where = _("Condition %(n)d: ") % {"n": i}
-        if not isinstance(cond, dict) or not isinstance(cond.get("field"), str) or not cond.get("field"):
+        if not isinstance(cond, dict) or not _text(cond.get("field")):
             _problem(problems, "profile", where + _("give the field's key."))
             return None
-        op = cond.get("op", "eq")
-        if op not in PROFILE_OPS:
+        if _unknown_keys(cond, ("field", "op", "value", "group"), "profile", problems):
+            return None
+        field, op, group = cond["field"], cond.get("op", "eq"), cond.get("group")
+        if not isinstance(op, str) or op not in PROFILE_OPS:
             _problem(problems, "profile", where + _("op is one of %(ops)s.") % {"ops": ", ".join(PROFILE_OPS)})
             return None
-        group = cond.get("group")
-        if group is not None and group not in groups:
+        if group is not None and not (isinstance(group, str) and group in groups):
             _problem(problems, "profile", where + _("no profile group %(key)s.") % {"key": group})
             return None
-        clean = {"field": cond["field"], "op": op}
+        if "__" in field or JSON_LOOKUPS.get_lookup(field) is not None or (group, field) not in defined:
+            _problem(problems, "profile", where + _("no profile field %(key)s.") % {"key": field})
+            return None
+        clean = {"field": field, "op": op}
         if group is not None:
             clean["group"] = group
         if op != "exists":
             v = cond.get("value")
-            if op == "in" and not (isinstance(v, list) and v and all(isinstance(x, (str, int)) for x in v)):
+            if op == "in" and not (isinstance(v, list) and v and all(_json_scalar(x, booleans=False) for x in v)):
                 _problem(problems, "profile", where + _("in: a non-empty list of values."))
                 return None
             if op in ("gte", "lte"):
-                if not _comparable(v):
+                v = _comparable(v)
+                if v is None:
                     _problem(problems, "profile", where + _("gte and lte take a number or a date (2026-01-31)."))
                     return None
-            elif op == "eq" and not isinstance(v, (str, int, bool)):
+            elif op == "eq" and not _json_scalar(v, booleans=True):
                 _problem(problems, "profile", where + _("eq takes a text, a whole number or true / false."))
                 return None
             clean["value"] = v
@@ -150,19 +200,37 @@ def _clean_profile(value, problems: dict) -> list[dict] | None:
     return out
 
 
-def _comparable(value) -> bool:
+def _clean_coupons(value, problems: dict) -> dict | None:
+    unused = value.get("unused", True) if isinstance(value, dict) else None
+    campaigns = value.get("campaigns") if isinstance(value, dict) else None
+    ok = isinstance(value, dict) and not set(value) - {"unused", "campaigns"} and isinstance(unused, bool)
+    if ok and campaigns is not None:
+        ok = isinstance(campaigns, list) and bool(campaigns) and all(_int(c, 1, 2**62) is not None for c in campaigns)
+    if not ok:
+        _problem(problems, "coupons", _('An object: {"unused": true or false, "campaigns": [campaign ids]}.'))
+        return None
+    return {"unused": unused, **({"campaigns": sorted(set(campaigns))} if campaigns else {})}
+
+
+def _json_scalar(value, *, booleans: bool) -> bool:
+    """A text (as codes are) or a whole number JSON carries exactly (or true / false, if ``booleans``)."""
     if isinstance(value, bool):
-        return False
+        return booleans
     if isinstance(value, int):
-        return True
-    if isinstance(value, str):
-        if _is_date(value):
-            return True
-        try:
-            return Decimal(value).is_finite()
-        except InvalidOperation:
-            return False
-    return False
+        return -JSON_INT <= value <= JSON_INT
+    return _text(value)
+
+
+def _comparable(value):
+    """What a gte / lte condition compares with: a date (2026-01-31) or a number of up to 20 digits and
+    10 decimals (a whole number, or its text); ``None`` otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(10**20) < value < 10**20 else None
+    if isinstance(value, str) and (_is_date(value) or NUMBER.match(value)):
+        return value
+    return None
 
 
 def rules_clean(spec) -> dict:
@@ -172,13 +240,18 @@ def rules_clean(spec) -> dict:
         raise ApplicationError(_("A segment is an object of rules."), code="invalid_segment")
     problems: dict[str, str] = {}
     base = {k: v for k, v in spec.items() if k not in RULES}
+    for key in CODE_RULES:  # codes the members app looks up: none a query cannot take
+        if isinstance(base.get(key), list) and not all(_text(v) for v in base[key]):
+            _problem(problems, key, _("A non-empty list of codes."))
+            del base[key]
     clean: dict = {}
     try:
         clean.update(segment_clean(base))
     except ApplicationError as error:
-        problems.update((error.details or {}).get("rules", {}))
-        if not problems:
+        member_problems = (error.details or {}).get("rules", {})
+        if not member_problems:
             raise
+        problems.update(member_problems)
     for key in (k for k in RULES if k in spec):
         value = spec[key]
         if key == "rfm":
@@ -198,7 +271,7 @@ def rules_clean(spec) -> dict:
         elif key == "visited_stores":
             got = _days_and_codes(value, key, "stores", problems, _("stores: a non-empty list of store codes."))
         elif key == "points_expiring":
-            got = _clean_days(value, key, problems)
+            got = _clean_days(value, key, problems, allowed=("min_points",))
             if got is not None:
                 least = value.get("min_points", 1)
                 if _int(least, 1, 10**9) is None:
@@ -207,20 +280,11 @@ def rules_clean(spec) -> dict:
                 else:
                     got["min_points"] = least
         elif key == "coupons":
-            ok = isinstance(value, dict) and isinstance(value.get("unused", True), bool)
-            campaigns = value.get("campaigns") if ok else None
-            if campaigns is not None and not (
-                isinstance(campaigns, list) and campaigns and all(_int(c, 1, 2**62) for c in campaigns)
-            ):
-                ok = False
-            got = {"unused": value.get("unused", True), **({"campaigns": sorted(set(campaigns))} if campaigns else {})}
-            if not ok:
-                _problem(problems, key, _('An object: {"unused": true or false, "campaigns": [campaign ids]}.'))
-                got = None
+            got = _clean_coupons(value, problems)
         elif key == "profile":
             got = _clean_profile(value, problems)
         elif key == "reviewed":
-            got = _clean_days(value, key, problems)
+            got = _clean_days(value, key, problems, allowed=("min_rating", "max_rating"))
             if got is not None:
                 low, high = value.get("min_rating", 1), value.get("max_rating", 5)
                 if _int(low, 1, 5) is None or _int(high, 1, 5) is None or low > high:
@@ -229,7 +293,7 @@ def rules_clean(spec) -> dict:
                 else:
                     got.update(min_rating=low, max_rating=high)
         elif key in ACTIVITY:
-            got = _clean_days(value, key, problems)
+            got = _clean_days(value, key, problems, allowed=("min",))
             if got is not None:
                 least = value.get("min", 1)
                 if _int(least, 1, 10**6) is None:
@@ -281,7 +345,7 @@ def members_matching(spec: dict, *, now=None) -> QuerySet[Member]:
             members = members.filter(matched)
     if "last_purchase_days" in spec:
         bounds = spec["last_purchase_days"]
-        bought = Purchase.objects.filter(member=OuterRef("pk"))
+        bought = kept_purchases().filter(member=OuterRef("pk"))
         if "min" in bounds:  # nothing bought in the last ``min`` days, something before
             members = members.filter(
                 Exists(bought), ~Exists(bought.filter(paid_at__gt=now - timedelta(days=bounds["min"])))
@@ -348,6 +412,13 @@ def members_matching(spec: dict, *, now=None) -> QuerySet[Member]:
     return members.order_by("pk")
 
 
+def kept_purchases() -> QuerySet[Purchase]:
+    """The purchases that stand: not refunded in full, their order neither cancelled nor returned whole
+    (a free order cancelled has nothing refunded). RFM and the ``last_purchase_days`` rule count these."""
+    undone = Order.objects.filter(number=OuterRef("reference"), status__in=UNDONE_ORDER_STATUSES)
+    return Purchase.objects.exclude(amount__gt=0, refunded__gte=F("amount")).exclude(Exists(undone))
+
+
 def _activity(key: str, since):
     """Rows of the activity, one per occurrence, with the member in ``member_id``."""
     from marketing.models import EventAttendance
@@ -406,11 +477,15 @@ def _value_q(column: str, cond: dict):
     if isinstance(value, str) and _is_date(value):
         dated = Case(When(Regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), then=text), default=None)
         return compare(dated, Value(value))
-    numeric = Case(When(Regex(text, r"^-?[0-9]+(\.[0-9]+)?$"), then=text), default=None)
+    # at most 20 digits before the point: what the cast below holds (a longer number never matches)
+    numeric = Case(When(Regex(text, r"^-?[0-9]{1,20}(\.[0-9]+)?$"), then=text), default=None)
     return compare(Cast(numeric, DecimalField(max_digits=30, decimal_places=10)), Value(Decimal(str(value))))
 
 
 def _is_date(value: str) -> bool:
+    """A date written as profile dates are stored: YYYY-MM-DD (not the other ISO forms)."""
+    if not ISO_DATE.match(value):
+        return False
     try:
         date.fromisoformat(value)
     except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
 from marketing.models import Campaign, CampaignRecipient, Segment, SegmentMembership, SegmentRun
 from marketing.rules import members_matching
@@ -58,10 +58,20 @@ def campaign_list() -> QuerySet[Campaign]:
 
 def campaign_summary(campaign: Campaign) -> dict:
     """Recipients by group and status."""
-    rows = campaign.recipients.values("group", "status").annotate(n=Count("id")).order_by()
-    out: dict[str, dict[str, int]] = {}
+    return campaign_summaries([campaign.pk]).get(campaign.pk, {})
+
+
+def campaign_summaries(campaign_ids: list[int]) -> dict[int, dict]:
+    """Recipients by group and status of each campaign, in one query (for lists)."""
+    rows = (
+        CampaignRecipient.objects.filter(campaign_id__in=campaign_ids)
+        .values("campaign_id", "group", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    out: dict[int, dict[str, dict[str, int]]] = {}
     for r in rows:
-        out.setdefault(r["group"], {})[r["status"]] = r["n"]
+        out.setdefault(r["campaign_id"], {}).setdefault(r["group"], {})[r["status"]] = r["n"]
     return out
 
 
@@ -134,20 +144,30 @@ def ratio(part, whole) -> Decimal | None:
 
 
 def clerk_outreach(*, clerk, now=None) -> list[dict]:
-    """For the POS: the members of campaigns still in their attribution window (target group) who are
-    bound to ``clerk`` now, the latest campaign first: the clerk follows up in person or on LINE."""
+    """For the POS: the members of campaigns still in their attribution window (target group) who were
+    sent the message, still consent to the campaign's channel and are bound to ``clerk`` now, the latest
+    campaign first: the clerk follows up in person or on LINE. Phones masked; whether a code went with
+    the message, never the code (the member shows it)."""
     from django.utils import timezone
 
+    from marketing.campaigns import CONSENT
     from marketing.rules import active_bindings
+    from members.models import Consent
     from members.selectors import mask_phone
 
     now = now or timezone.now()
+    latest = Consent.objects.filter(member=OuterRef("member_id"), purpose=OuterRef("wanted")).order_by("-id")
     rows = (
         CampaignRecipient.objects.filter(
             Exists(active_bindings(now, member=OuterRef("member_id")).filter(clerk=clerk)),
             group=CampaignRecipient.Group.TARGET,
+            status=CampaignRecipient.Status.SENT,
             campaign__status__in=(Campaign.Status.SENDING, Campaign.Status.SENT),
             campaign__launched_at__gte=now - timedelta(days=90),
+        )
+        .annotate(
+            wanted=Case(*(When(campaign__channel=ch, then=Value(p)) for ch, p in CONSENT.items()), default=None),
+            consenting=Subquery(latest.values("granted")[:1]),
         )
         .select_related("campaign", "member")
         .order_by("-campaign__launched_at", "member__name", "pk")
@@ -156,10 +176,12 @@ def clerk_outreach(*, clerk, now=None) -> list[dict]:
     for r in rows:
         if r.campaign.launched_at + timedelta(days=r.campaign.attribution_days) < now:
             continue
+        if r.campaign.channel in CONSENT and not r.consenting:
+            continue  # said no since (or never said yes: a message sent before consent rules changed)
         out.append({
             "campaign": r.campaign.name, "channel": r.campaign.get_channel_display(), "status": r.get_status_display(),
-            "sent": r.status == CampaignRecipient.Status.SENT, "member_no": r.member.member_no,
-            "name": r.member.name, "phone": mask_phone(r.member.phone), "code": r.coupon_code,
+            "member_no": r.member.member_no, "name": r.member.name, "phone": mask_phone(r.member.phone),
+            "has_code": bool(r.coupon_code),
             "until": r.campaign.launched_at + timedelta(days=r.campaign.attribution_days),
         })  # fmt: skip
     return out
@@ -218,8 +240,24 @@ def product_reviews(product) -> dict:
     return {
         "count": summary["count"],
         "average": None if average is None else Decimal(str(average)).quantize(Decimal("0.1")),
-        "reviews": list(approved.select_related("member", "channel").order_by("-created_at", "-id")[:50]),
+        "reviews": list(approved.select_related("product", "member", "channel").order_by("-created_at", "-id")[:50]),
     }
+
+
+def events_with_taken() -> QuerySet:
+    """Events with their store and ``taken``, the places signed up for (not cancelled), in one query."""
+    from marketing.models import EventAttendance, StoreEvent
+
+    return StoreEvent.objects.select_related("store").annotate(
+        taken=Count("attendances", filter=~Q(attendances__status=EventAttendance.Status.CANCELLED))
+    )
+
+
+def events_coming(*, now=None) -> QuerySet:
+    """The events not over yet, the soonest first (one query)."""
+    from django.utils import timezone
+
+    return events_with_taken().filter(ends_at__gt=now or timezone.now()).order_by("starts_at", "id")
 
 
 def member_engagement(member) -> list[tuple]:

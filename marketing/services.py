@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing.models import MemberRFM, Segment, SegmentMembership, SegmentRun
-from marketing.rules import members_matching, rules_clean
+from marketing.rules import UNDONE_ORDER_STATUSES, members_matching, rules_clean
 from members.models import Member, Purchase
-from omo.core.errors import ApplicationError
+from omo.core.errors import ApplicationError, ConflictError
 from omo.core.locks import advisory_lease, advisory_xact_lock
+from omo.org.access import ensure_permission
+
+logger = logging.getLogger(__name__)
 
 SEGMENT_FIELDS = ("name", "description", "rules", "schedule", "is_active")
+
+
+def _check(actor, perm: str) -> None:
+    """The role of ``actor`` must grant ``perm``; no actor: the system itself (the nightly job)."""
+    if actor is not None:
+        ensure_permission(actor, perm)
 
 
 # --- RFM ----------------------------------------------------------------------------------------------
@@ -24,15 +34,19 @@ SEGMENT_FIELDS = ("name", "description", "rules", "schedule", "is_active")
 def rfm_refresh(*, now=None) -> int:
     """Scores every member who bought in the ``RFM_DAYS`` days up to ``now`` (paid purchases in every
     channel, spend less refunds), set-based in one statement; returns how many were scored. Recency:
-    whole days from the last purchase to ``now``.
+    whole days from the last purchase to ``now``. A purchase refunded in full, or whose order was
+    cancelled or returned whole, is no purchase: it counts neither in the frequency nor as the last
+    purchase (``marketing.rules.kept_purchases``, which the ``last_purchase_days`` rule reads too).
 
     Each score is the member's quintile among those members: ``1 + (rank - 1) * 5 / n`` with ``rank``
     from the lowest value (RANK: equal values share it, so equal members always share a score), recency
     ranked from the oldest last purchase, so 5 is the most recent, the most frequent, the biggest."""
+    from orders.models import Order
+
     now = now or timezone.now()
     since = now - timedelta(days=settings.RFM_DAYS)
     today = timezone.localdate(now)
-    p, r, m = Purchase._meta.db_table, MemberRFM._meta.db_table, Member._meta.db_table
+    p, r, m, o = Purchase._meta.db_table, MemberRFM._meta.db_table, Member._meta.db_table, Order._meta.db_table
     score = "1 + ((RANK() OVER (ORDER BY {x}) - 1) * 5) / COUNT(*) OVER ()"
     sql = f"""
         INSERT INTO {r} (member_id, last_purchase_at, recency_days, frequency, monetary, r, f, m, computed_on)
@@ -43,6 +57,8 @@ def rfm_refresh(*, now=None) -> int:
                    CAST(FLOOR(EXTRACT(EPOCH FROM (%s - MAX(p.paid_at))) / 86400) AS INTEGER) AS recency
             FROM {p} p JOIN {m} mem ON mem.id = p.member_id AND mem.status = %s
             WHERE p.paid_at >= %s AND p.paid_at < %s
+              AND NOT (p.amount > 0 AND p.refunded >= p.amount)
+              AND NOT EXISTS (SELECT 1 FROM {o} o WHERE o.number = p.reference AND o.status IN (%s, %s))
             GROUP BY p.member_id
         ) s
     """  # noqa: S608 (the models' tables; values are parameters)
@@ -55,7 +71,7 @@ def rfm_refresh(*, now=None) -> int:
         advisory_xact_lock("marketing-rfm")
         MemberRFM.objects.all().delete()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [today, now, Member.Status.ACTIVE, since, now])
+            cursor.execute(sql, [today, now, Member.Status.ACTIVE, since, now, *UNDONE_ORDER_STATUSES])
             return cursor.rowcount
 
 
@@ -84,16 +100,24 @@ def _clean_segment(fields: dict) -> dict:
     return out
 
 
+def _name_taken() -> ConflictError:
+    return ConflictError(_("A segment of that name exists."), code="segment_exists", details={"name": _("Taken.")})
+
+
 @transaction.atomic
 def segment_create(*, actor, name: str, rules: dict, description: str = "", schedule: str = "daily") -> Segment:
-    """A saved segment, evaluated at once (its first members and its first run)."""
+    """A saved segment, evaluated at once (its first members and its first run). A name in use is a 409
+    ``segment_exists``, also when another request saves the same name at the same moment."""
+    _check(actor, "marketing.add_segment")
     fields = _clean_segment({"name": name, "rules": rules, "description": description, "schedule": schedule})
     if Segment.objects.filter(name=fields["name"]).exists():
-        raise ApplicationError(
-            _("A segment of that name exists."), code="segment_exists", details={"name": _("Taken.")}
-        )
-    segment = Segment.objects.create(created_by=actor, updated_by=actor, **fields)
-    segment_evaluate(segment=segment, actor=actor)
+        raise _name_taken()
+    try:
+        with transaction.atomic():  # the unique name decides a race between two creates
+            segment = Segment.objects.create(created_by=actor, updated_by=actor, **fields)
+    except IntegrityError:
+        raise _name_taken() from None
+    _evaluate(segment=segment, actor=actor)
     segment.refresh_from_db()
     return segment
 
@@ -101,18 +125,21 @@ def segment_create(*, actor, name: str, rules: dict, description: str = "", sche
 @transaction.atomic
 def segment_update(*, actor, segment: Segment, **changes) -> Segment:
     """Changes a segment; new rules are evaluated at once (members who no longer match leave now)."""
+    _check(actor, "marketing.change_segment")
     fields = _clean_segment(changes)
     if "name" in fields and Segment.objects.filter(name=fields["name"]).exclude(pk=segment.pk).exists():
-        raise ApplicationError(
-            _("A segment of that name exists."), code="segment_exists", details={"name": _("Taken.")}
-        )
+        raise _name_taken()
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     for key, value in fields.items():
         setattr(segment, key, value)
     segment.updated_by = actor
-    segment.save()
+    try:
+        with transaction.atomic():
+            segment.save()
+    except IntegrityError:
+        raise _name_taken() from None
     if "rules" in fields:
-        segment_evaluate(segment=segment, actor=actor)
+        _evaluate(segment=segment, actor=actor)
         segment.refresh_from_db()
     return segment
 
@@ -121,7 +148,13 @@ def segment_update(*, actor, segment: Segment, **changes) -> Segment:
 def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
     """Evaluates the rules now, set-based: members newly matching enter (a stay begins), members no
     longer matching leave (their stay ends); one run recorded. Two evaluations of one segment run one
-    after the other (the segment's row is locked)."""
+    after the other (the segment's row is locked). ``actor``: whoever asked (their role must allow
+    changing segments); none: the nightly job."""
+    _check(actor, "marketing.change_segment")
+    return _evaluate(segment=segment, actor=actor, now=now)
+
+
+def _evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
     now = now or timezone.now()
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     sql, params = members_matching(segment.rules, now=now).values("pk").query.sql_with_params()
@@ -166,7 +199,9 @@ def segment_evaluate(*, segment: Segment, actor=None, now=None) -> SegmentRun:
 
 def segments_refresh() -> int:
     """The nightly job: the RFM scores and the recommendations, then every active daily segment; returns the segments
-    evaluated (0 when another run holds the lease)."""
+    evaluated (0 when another run holds the lease). A segment that cannot be evaluated (rules no longer valid, a
+    database error) is logged and recorded as a failed run (``SegmentRun.error``; its members stay as they were),
+    and the job goes on with the next one."""
     with advisory_lease("marketing-segments") as got:
         if not got:
             return 0
@@ -176,6 +211,29 @@ def segments_refresh() -> int:
         recommendations_refresh()
         done = 0
         for segment in Segment.objects.filter(is_active=True, schedule=Segment.Schedule.DAILY).order_by("pk"):
-            segment_evaluate(segment=segment)
-            done += 1
+            try:
+                segment_evaluate(segment=segment)
+            except Exception as error:  # one broken segment must not stop the others
+                logger.exception("Segment %s (%s) could not be evaluated", segment.pk, segment.name)
+                _record_failure(segment, error)
+            else:
+                done += 1
         return done
+
+
+def _record_failure(segment: Segment, error: Exception) -> None:
+    """A failed run: when, the rules tried and why; the members unchanged (as the last evaluation found them)."""
+    if isinstance(error, ApplicationError):
+        why = f"{error.code}: {error.message}"
+        if error.details:
+            why = f"{why} {error.details}"
+    else:
+        why = f"{type(error).__name__}: {error}"
+    try:
+        current = Segment.objects.filter(pk=segment.pk).values_list("members_count", flat=True).first()
+        SegmentRun.objects.create(
+            segment=segment, at=timezone.now(), rules=segment.rules, members=current or 0, entered=0, left=0,
+            error=why[:1000],
+        )  # fmt: skip
+    except Exception:  # the database itself is failing: the log above is all there is
+        logger.exception("The failed run of segment %s could not be recorded", segment.pk)

@@ -24,9 +24,13 @@ def segment_evaluate(segment_id: int, actor_id: int | None = None) -> None:
 
 @shared_task(name="marketing.tasks.campaign_send", bind=True, ignore_result=True, soft_time_limit=600, time_limit=660)
 def campaign_send(self, campaign_id: int) -> None:
-    """Sends a batch, then comes back: after a minute (the campaign's sends per minute), or when the
-    quiet hours end. Run eagerly (no worker), it sends batch after batch at once."""
-    from django.conf import settings
+    """Sends batches while this minute's allowance lasts, then comes back when it renews (a short
+    countdown). Quiet hours end without a delayed message: the minute sweep wakes the campaign again,
+    so a lost message or a dead worker only delays it. Run eagerly (no worker), it stops at the first
+    wait."""
+    from datetime import timedelta
+
+    from django.utils import timezone
 
     from marketing.campaigns import campaign_send_batch
     from marketing.models import Campaign
@@ -34,14 +38,22 @@ def campaign_send(self, campaign_id: int) -> None:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     while campaign is not None:
         result = campaign_send_batch(campaign=campaign)
-        if result["done"] or (not result["remaining"] and not result["claimed"]):
+        if result["done"] or not result["remaining"]:
             return
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            if result["wait_until"] is not None:
-                return  # no worker to come back later: launch again in the morning, or run a worker
-            continue
-        if result["wait_until"] is not None:
-            self.apply_async((campaign_id,), eta=result["wait_until"])
-        else:
-            self.apply_async((campaign_id,), countdown=60)
+        wait = result["wait_until"]
+        if wait is None:
+            if result["claimed"]:
+                continue
+            return  # the waiting members are being taken by another worker right now
+        if not self.request.is_eager and wait - timezone.now() <= timedelta(seconds=70):
+            self.apply_async((campaign_id,), eta=wait)
         return
+
+
+@shared_task(name="marketing.tasks.campaigns_sweep", ignore_result=True, soft_time_limit=50, time_limit=55)
+def campaigns_sweep() -> None:
+    """Every minute: wakes every campaign still sending (see ``marketing.campaigns.campaigns_sweep``)."""
+    from marketing.campaigns import campaigns_sweep as run
+
+    for campaign_id in run():
+        campaign_send.delay(campaign_id)

@@ -683,9 +683,13 @@ def outreach(request, register_id: int):
     register = _register(request, register_id)
     message, status = "", 200
     if request.method == "POST":
-        member = Member.objects.filter(member_no=request.POST.get("member", ""), status=Member.Status.ACTIVE).first()
+        listed = {row["member_no"] for row in clerk_outreach(clerk=request.user)}
+        number = request.POST.get("member", "")
+        member = (
+            Member.objects.filter(member_no=number, status=Member.Status.ACTIVE).first() if number in listed else None
+        )
         if member is None:
-            message, status = _("No such member."), 422
+            message, status = _("This member is not on your campaign list."), 422
         else:
             try:
                 binding_chat_record(

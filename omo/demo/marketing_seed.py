@@ -5,7 +5,7 @@ SMS draft. Deterministic; a second run finds the segments and adds nothing."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -45,11 +45,14 @@ def seed_marketing(result) -> None:
     sent = campaigns.campaign_create(
         actor=actor, name="Welcome back (LINE)", segment=lapsed, channel="line",
         message="{name}，好久不見！NT$150 折價券 {code}，門市與線上都能用。", coupon_campaign=coupon,
-        control_percent=10, quiet_start=time(0), quiet_end=time(0),
+        control_percent=10,
     )  # fmt: skip
-    campaigns.campaign_launch(actor=actor, campaign=sent)
-    while not campaigns.campaign_send_batch(campaign=sent)["done"]:
-        pass
+    # sent at 10:00 today (or yesterday, before 10:00): outside the quiet hours whenever the demo is seeded
+    at = timezone.make_aware(datetime.combine(timezone.localdate(), time(10)))
+    at = at if at <= now else at - timedelta(days=1)
+    campaigns.campaign_launch(actor=actor, campaign=sent, now=at)
+    while not campaigns.campaign_send_batch(campaign=sent, now=at)["done"]:
+        at += timedelta(minutes=1)  # the campaign's sends per minute
     campaigns.campaign_create(
         actor=actor, name="Try the app (SMS draft)", segment=Segment.objects.get(name__startswith="Store-only"),
         channel="sms", message="{name}，下載 App 首購享 200 點！", bonus_points=200,

@@ -30,6 +30,12 @@ def local(hour: int, minute: int = 0, day: int = 0) -> datetime:
     return timezone.make_aware(datetime.combine(today, time(hour, minute)))
 
 
+@pytest.fixture
+def default_quiet_hours_off(settings):
+    """For the tests whose (eager) task sends at the real time of day: no default quiet hours."""
+    settings.MARKETING_QUIET_START = settings.MARKETING_QUIET_END = "00:00"
+
+
 @pytest.fixture(autouse=True)
 def clean_outboxes():
     FakeSmsProvider.outbox.clear()
@@ -116,18 +122,66 @@ def test_a_second_run_and_a_stuck_batch_never_message_anyone_twice(
         campaign = launch(audience, hq_admin, control_percent=0, per_minute=3)
     first = campaigns.campaign_send_batch(campaign=campaign, now=local(11))
     assert (first["claimed"], first["remaining"], first["done"]) == (3, 7, False)  # 3 a minute
+    throttled = campaigns.campaign_send_batch(campaign=campaign, now=local(11, 0) + timedelta(seconds=30))
+    assert throttled["claimed"] == 0 and throttled["wait_until"] == local(11, 1)  # the minute's 3 are taken
     # a worker died after claiming the next batch: those rows stay "sending" and are never sent again
     stuck = list(campaign.recipients.filter(status="pending").order_by("pk")[:2].values_list("pk", flat=True))
-    R.objects.filter(pk__in=stuck).update(status="sending")
-    while campaigns.campaign_send_batch(campaign=campaign, now=local(11, 1))["claimed"]:
-        pass
-    again = campaigns.campaign_send_batch(campaign=campaign, now=local(11, 2))
+    R.objects.filter(pk__in=stuck).update(status="sending", claimed_at=local(11, 1))
+    minute = 2
+    while campaigns.campaign_send_batch(campaign=campaign, now=local(11, minute))["claimed"]:
+        minute += 1
+    again = campaigns.campaign_send_batch(campaign=campaign, now=local(11, minute + 1))
     assert again["claimed"] == 0 and again["sent"] == 0
     phones = [sms.phone for sms in FakeSmsProvider.outbox]
     assert len(phones) == len(set(phones)) == 6  # 10 less 2 stuck, less the 2 without consent
     assert statuses(campaign) == {"sent": 6, "no_consent": 2, "sending": 2}
     campaign.refresh_from_db()
     assert campaign.status == "sending"  # not finished while rows are stuck: the summary shows them
+    # the minute sweep: still within the task's time limit, nothing changes; later they become unknown
+    assert campaigns.campaigns_sweep(now=local(11, 10)) == [campaign.pk]
+    assert statuses(campaign)["sending"] == 2
+    assert campaigns.campaigns_sweep(now=local(11, 17)) == [campaign.pk]
+    assert statuses(campaign) == {"sent": 6, "no_consent": 2, "unknown": 2}
+    assert campaigns.campaign_send_batch(campaign=campaign, now=local(11, 18))["done"]
+    campaign.refresh_from_db()
+    assert campaign.status == "sent" and campaigns.campaigns_sweep(now=local(11, 19)) == []
+    assert len(FakeSmsProvider.outbox) == 6  # the unknown two were never sent again
+
+
+def test_a_cancel_between_the_read_and_the_claim_stops_the_batch(
+    audience, hq_admin, monkeypatch, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, control_percent=0, coupon_campaign=None, message="Hi")
+    real = campaigns.quiet_until
+
+    def cancel_meanwhile(c, now):  # runs after the batch read the campaign as sending
+        campaigns.campaign_cancel(actor=hq_admin, campaign=c)
+        return real(c, now)
+
+    monkeypatch.setattr(campaigns, "quiet_until", cancel_meanwhile)
+    result = campaigns.campaign_send_batch(campaign=campaign, now=local(12))
+    assert (result["claimed"], result["done"]) == (0, True)
+    assert FakeSmsProvider.outbox == [] and statuses(campaign) == {"pending": 10}
+
+
+def test_points_refused_after_the_send_leave_the_message_and_the_code(
+    audience, hq_admin, monkeypatch, django_capture_on_commit_callbacks
+):
+    from members import services as points
+    from omo.core.errors import BusinessRuleError
+
+    def closed(**kwargs):
+        raise BusinessRuleError("This member is no longer active.", code="member_inactive")
+
+    monkeypatch.setattr(points, "points_earn", closed)
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign = launch(audience, hq_admin, control_percent=0, bonus_points=50, message="{points} and {code}")
+    campaigns.campaign_send_batch(campaign=campaign, now=local(12))
+    sent = campaign.recipients.filter(status="sent")
+    assert sent.count() == 8 == len(FakeSmsProvider.outbox)
+    assert all(r.coupon_code and "not credited" in r.detail for r in sent)
+    assert WalletCoupon.objects.filter(coupon__campaign=campaign.coupon_campaign).count() == 8
 
 
 def test_nothing_is_sent_in_quiet_hours(audience, hq_admin, django_capture_on_commit_callbacks):
@@ -138,9 +192,36 @@ def test_nothing_is_sent_in_quiet_hours(audience, hq_admin, django_capture_on_co
     assert FakeSmsProvider.outbox == []
     assert quiet_until(campaign, local(8, 59)) == local(9) and quiet_until(campaign, local(9)) is None
     assert quiet_until(campaign, local(21)) == local(9, 0, day=1)
-    Campaign.objects.filter(pk=campaign.pk).update(quiet_start=time(12), quiet_end=time(14))  # its own hours
+    # its own hours add to the default, never replace it
+    Campaign.objects.filter(pk=campaign.pk).update(quiet_start=time(12), quiet_end=time(14))
+    campaign.refresh_from_db()
+    assert quiet_until(campaign, local(13)) == local(14) and quiet_until(campaign, local(22, 30)) == local(9, 0, 1)
     assert campaigns.campaign_send_batch(campaign=campaign, now=local(13))["claimed"] == 0
-    assert campaigns.campaign_send_batch(campaign=campaign, now=local(22, 30))["sent"] == 8
+    assert campaigns.campaign_send_batch(campaign=campaign, now=local(22, 30))["claimed"] == 0
+    # windows that meet are followed to the end of the last: 21:00-09:00 then 08:00-10:30
+    Campaign.objects.filter(pk=campaign.pk).update(quiet_start=time(8), quiet_end=time(10, 30))
+    campaign.refresh_from_db()
+    assert quiet_until(campaign, local(22)) == local(10, 30, day=1)
+    assert campaigns.campaign_send_batch(campaign=campaign, now=local(15))["sent"] == 8
+
+
+def test_quiet_hours_cannot_be_switched_off_by_a_campaign(audience, hq_admin, settings):
+    segment, _people = audience
+    for quiet, field in (
+        ({"quiet_start": time(0), "quiet_end": time(0)}, "quiet_end"),
+        ({"quiet_start": time(22)}, "quiet_end"),
+        ({"quiet_start": time(9), "quiet_end": time(21)}, "quiet_end"),  # with 21-09: no hour left
+    ):
+        with pytest.raises(ApplicationError) as caught:
+            campaigns.campaign_create(actor=hq_admin, name="x", segment=segment, channel="sms", message="hi", **quiet)
+        assert set(caught.value.details) == {field}, quiet
+    # the installation's default can be switched off (MARKETING_QUIET_START == _END); a campaign's own stay
+    settings.MARKETING_QUIET_START = settings.MARKETING_QUIET_END = "00:00"
+    campaign = campaigns.campaign_create(
+        actor=hq_admin, name="x", segment=segment, channel="sms", message="hi", quiet_start=time(12),
+        quiet_end=time(14),
+    )  # fmt: skip
+    assert quiet_until(campaign, local(23)) is None and quiet_until(campaign, local(12)) == local(14)
 
 
 def test_a_refused_message_leaves_no_coupon_and_no_points(audience, hq_admin, django_capture_on_commit_callbacks):
@@ -161,7 +242,9 @@ def test_a_refused_message_leaves_no_coupon_and_no_points(audience, hq_admin, dj
     assert [m.text.split(":")[0] for m in FakeProvider.outbox["line"]] == ["M0", "M2"]
 
 
-def test_email_goes_through_django_s_email_backend(audience, hq_admin, django_capture_on_commit_callbacks):
+def test_email_goes_through_django_s_email_backend(
+    audience, hq_admin, default_quiet_hours_off, django_capture_on_commit_callbacks
+):
     segment, people = audience
     member_services.member_update(member=people[0], email="m0@example.com", consents={"email": True})
     with django_capture_on_commit_callbacks(execute=True):  # the launch wakes the worker (eager here)
@@ -169,7 +252,7 @@ def test_email_goes_through_django_s_email_backend(audience, hq_admin, django_ca
         actor=hq_admin,
             campaign=campaigns.campaign_create(
                 actor=hq_admin, name="News", segment=segment, channel="email", subject="Autumn",
-                message="Hi {name}", control_percent=0, quiet_start=time(0), quiet_end=time(0),
+                message="Hi {name}", control_percent=0,
             ),
         )  # fmt: skip
     assert [(m.subject, m.body, m.to) for m in mail.outbox] == [("Autumn", "Hi M0", ["m0@example.com"])]
@@ -189,13 +272,14 @@ def test_bad_campaigns_are_refused_with_every_problem(audience, hq_admin):
         campaigns.campaign_launch(actor=hq_admin, campaign=campaign)
 
 
-def test_the_api_launches_and_the_worker_sends(audience, hq_admin, clerk_a, django_capture_on_commit_callbacks):
+def test_the_api_launches_and_the_worker_sends(
+    audience, hq_admin, clerk_a, default_quiet_hours_off, django_capture_on_commit_callbacks
+):
     segment, _people = audience
     api = client_for(hq_admin)
     response = api.post(
         "/api/v1/marketing/campaigns/",
-        {"name": "B", "segment": segment.pk, "channel": "push", "message": "Hello {name}", "control_percent": 0,
-         "quiet_start": "00:00", "quiet_end": "00:00"},
+        {"name": "B", "segment": segment.pk, "channel": "push", "message": "Hello {name}", "control_percent": 0},
         format="json",
     )  # fmt: skip
     assert response.status_code == 201, response.json()
@@ -277,3 +361,49 @@ def test_a_provider_crash_fails_that_message_only(audience, hq_admin, monkeypatc
     campaigns.campaign_send_batch(campaign=campaign, now=local(12))
     assert campaign.recipients.get(member=people[0]).detail == "RuntimeError: connection reset"
     assert statuses(campaign) == {"failed": 1, "sent": 2, "no_address": 6, "no_consent": 1}
+
+
+def test_only_a_role_that_may_change_campaigns_launches_or_cancels(audience, client, shop):
+    """HQ merchandisers read campaigns: the service refuses them, the admin offers them no action."""
+    from django.urls import reverse
+
+    from omo.core.errors import PermissionDeniedError
+    from omo.org.roles import Role
+    from tests.factories import make_staff
+
+    segment, _people = audience
+    reader = make_staff(Role.HQ_MERCHANDISER, username="merch").user
+    crm = make_staff(Role.HQ_CRM, username="crm").user
+    campaign = campaigns.campaign_create(actor=crm, name="x", segment=segment, channel="sms", message="hi")
+    for action in (campaigns.campaign_launch, campaigns.campaign_cancel):
+        with pytest.raises(PermissionDeniedError):
+            action(actor=reader, campaign=campaign)
+    with pytest.raises(PermissionDeniedError):
+        campaigns.campaign_update(actor=reader, campaign=campaign, message="changed")
+    url = reverse("admin:marketing_campaign_changelist")
+    client.force_login(reader)
+    page = client.get(url)
+    assert page.status_code == 200 and 'value="launch"' not in page.content.decode()
+    client.post(url, {"action": "launch", "_selected_action": [campaign.pk]})
+    client.post(url, {"action": "cancel", "_selected_action": [campaign.pk]})
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and not campaign.recipients.exists()
+    client.force_login(crm)
+    assert 'value="launch"' in client.get(url).content.decode()
+    client.post(url, {"action": "cancel", "_selected_action": [campaign.pk]})
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"
+    # an edit of a campaign launched (or cancelled) meanwhile is refused under the row lock
+    with pytest.raises(ConflictError):
+        campaigns.campaign_update(actor=crm, campaign=campaign, message="changed")
+
+
+def test_the_campaign_list_reads_every_summary_at_once(audience, hq_admin, django_assert_max_num_queries):
+    segment, _people = audience
+    for i in range(5):
+        campaign = campaigns.campaign_create(actor=hq_admin, name=f"c{i}", segment=segment, channel="sms", message="hi")
+        R.objects.create(campaign=campaign, member=_people[i], group="target", status="pending")
+    api = client_for(hq_admin)
+    with django_assert_max_num_queries(4):  # auth and permissions, the campaigns, their summaries
+        rows = api.get("/api/v1/marketing/campaigns/").json()
+    assert len(rows) == 5 and all(r["summary"] == {"target": {"pending": 1}} for r in rows)

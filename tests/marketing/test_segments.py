@@ -15,8 +15,9 @@ from marketing.models import MemberRFM, Segment, SegmentMembership
 from marketing.rules import members_matching
 from members import coupons
 from members import services as member_services
-from members.models import PointsLot, ProfileField, ProfileGroup
+from members.models import Member, PointsLot, ProfileField, ProfileGroup
 from members.profiles import member_profile_update, profile_entry_add
+from omo.core.errors import ApplicationError, PermissionDeniedError
 from omo.org.roles import Role
 from tests.conftest import client_for
 from tests.dashboard.conftest import TODAY, at, counter_sale, web_order
@@ -196,7 +197,8 @@ def test_the_api_previews_saves_and_lists_for_hq_crm_only(crowd, shop, clerk_a):
     assert set(bad.json()["details"]["rules"]) == {"rfm"}
     assert Segment.objects.count() == 1  # nothing saved
     taken = api.post("/api/v1/marketing/segments/", {"name": "B", "rules": rules}, format="json")
-    assert taken.status_code in (400, 409) and taken.json()["code"] == "segment_exists"
+    assert (taken.status_code, taken.json()["code"]) == (409, "segment_exists")
+    assert Segment.objects.count() == 1
     changed = api.patch(
         f"/api/v1/marketing/segments/{pk}/", {"rules": {"home_stores": [shop.store_a.code]}}, format="json"
     )
@@ -205,3 +207,146 @@ def test_the_api_previews_saves_and_lists_for_hq_crm_only(crowd, shop, clerk_a):
     finance = client_for(make_staff(Role.HQ_FINANCE).user)
     assert finance.get("/api/v1/marketing/segments/").status_code == 200
     assert finance.post("/api/v1/marketing/segments/", {"name": "F", "rules": rules}, format="json").status_code == 403
+
+
+# --- who may change segments ------------------------------------------------------------------------
+
+
+def test_a_view_only_hq_role_can_neither_save_nor_evaluate_a_segment(crowd, shop, hq_admin):
+    segment = services.segment_create(actor=hq_admin, name="Store B", rules={"home_stores": [shop.store_b.code]})
+    member_services.member_register(phone="0977000666", name="Yu", store=shop.store_b)  # would enter
+    finance = make_staff(Role.HQ_FINANCE).user
+    with pytest.raises(PermissionDeniedError):
+        services.segment_evaluate(segment=segment, actor=finance)
+    with pytest.raises(PermissionDeniedError):
+        services.segment_update(actor=finance, segment=segment, rules={"home_stores": [shop.store_a.code]})
+    with pytest.raises(PermissionDeniedError):
+        services.segment_create(actor=finance, name="Mine", rules={"home_stores": [shop.store_b.code]})
+    refused = client_for(finance).post(f"/api/v1/marketing/segments/{segment.pk}/evaluate/")
+    assert (refused.status_code, refused.json()["code"]) == (403, "permission_denied")
+    segment.refresh_from_db()
+    assert (segment.rules, segment.members_count, segment.runs.count()) == ({"home_stores": [shop.store_b.code]}, 1, 1)
+    assert [s.member.name for s in SegmentMembership.objects.filter(segment=segment)] == ["Ann"]
+    assert list(Segment.objects.values_list("name", flat=True)) == ["Store B"]
+
+
+# --- bad rules are a 400, never a 500 ---------------------------------------------------------------
+
+WRONG = [True, None, 3, "x", [], [1], {"x": 1}, [{"a": None}], {"days": [30]}, [["S-A"]]]
+
+
+@pytest.mark.parametrize(
+    "rule", ["rfm", "last_purchase_days", "categories", "home_stores", "visited_stores", "points_expiring", "coupons",
+             "profile", "bound_clerk", "reviewed", "attended_events", "referred_members", "collected_coupons",
+             "tiers", "stores", "member_nos", "omo", "consent", "joined_from", "birthday_month", "min_points"],
+)  # fmt: skip
+def test_a_rule_of_the_wrong_type_is_named_as_a_problem(rule, db):
+    for value in WRONG:
+        if value == 3 and rule in ("birthday_month", "min_points"):
+            continue  # a fine value for those
+        with pytest.raises(ApplicationError) as caught:
+            members_matching({rule: value})
+        assert (caught.value.code, set(caught.value.details["rules"])) == ("invalid_segment", {rule}), value
+
+
+@pytest.mark.parametrize(
+    ("rule", "value"),
+    [
+        ("coupons", {"unused": "yes"}), ("coupons", {"campaigns": 5}), ("coupons", {"campaigns": [{"a": 1}]}),
+        ("coupons", {"campaigns": [True]}), ("coupons", {"unused": True, "colour": 1}),
+        ("categories", {"paths": ["women"], "day": 30}), ("categories", {"paths": [["women"]]}),
+        ("categories", {"paths": ["wo\x00men"]}), ("home_stores", ["S-A\x00"]), ("tiers", ["GOLD\x00"]),
+        ("visited_stores", {"stores": ["S-A"], "days": True}), ("points_expiring", {"min_points": 1.5}),
+        ("reviewed", {"min_rating": "1"}), ("reviewed", {"min_rating": 4, "max_rating": 2}),
+        ("attended_events", {"min": None}), ("rfm", {"r": [1, "5"]}), ("rfm", {"r": {"a": 1}}),
+        ("last_purchase_days", {"min": [1]}), ("bound_clerk", {"clerks": [1]}), ("bound_clerk", {"any": 1}),
+        ("profile", [{"field": "skin_type", "group": ["pets"]}]), ("profile", [{"field": "skin_type", "op": ["eq"]}]),
+        ("profile", [{"field": "skin_type", "value": {"a": 1}}]), ("profile", [{"field": "skin_type", "value": None}]),
+        ("profile", [{"field": "skin_type", "op": "in", "value": [["dry"]]}]),
+        ("profile", [{"field": "shoe_size", "op": "gte", "value": "1e999999"}]),
+        ("profile", [{"field": "shoe_size", "op": "gte", "value": "NaN"}]),
+        ("profile", [{"field": "shoe_size", "op": "gte", "value": 10**30}]),
+        ("profile", [{"field": "shoe_size", "op": "eq", "value": 10**30}]),
+        ("profile", [{"field": "birthday", "op": "gte", "value": "2026-02-30"}]),
+        ("profile", [{"field": "skin_type", "value": "dry", "colour": 1}]),
+        ("profile", [{"field": "colour", "value": "red"}]),  # no such profile field
+        ("profile", [{"field": "skin_type__contains", "value": "dry"}]),  # an ORM lookup, not a key
+        ("profile", [{"field": "contains", "value": "dry"}]),  # a lookup name of the JSON column
+        ("profile", [{"group": "pets", "field": "skin_type", "value": "dry"}]),  # not a field of the group
+        ("profile", [{"field": "species", "value": "cat"}]),  # a field of a group, not of the member
+    ],
+)  # fmt: skip
+def test_nested_values_of_the_wrong_type_or_unknown_keys_are_named_as_problems(rule, value, profile_fields):
+    with pytest.raises(ApplicationError) as caught:
+        members_matching({rule: value})
+    assert (caught.value.code, set(caught.value.details["rules"])) == ("invalid_segment", {rule})
+
+
+@pytest.fixture
+def profile_fields(db):
+    ProfileField.objects.create(key="skin_type", label="Skin", type="choice", choices=["dry", "oily"])
+    ProfileField.objects.create(key="shoe_size", label="Shoe size", type="number")
+    ProfileField.objects.create(key="birthday", label="Birthday", type="date")
+    ProfileField.objects.create(key="contains", label="Contains", type="text")
+    pets = ProfileGroup.objects.create(key="pets", label="Pets")
+    ProfileField.objects.create(group=pets, key="species", label="Species", type="choice", choices=["cat", "dog"])
+
+
+def test_the_api_answers_a_wrong_type_with_400_and_saves_nothing(crowd):
+    api = client_for(make_staff(Role.HQ_CRM).user)
+    for rules in ({"coupons": True}, {"coupons": {"campaigns": 5}}, {"profile": [{"field": "x__y", "value": 1}]}):
+        preview = api.post("/api/v1/marketing/segments/preview/", {"rules": rules}, format="json")
+        assert (preview.status_code, preview.json()["code"]) == (400, "invalid_segment"), rules
+        saved = api.post("/api/v1/marketing/segments/", {"name": "X", "rules": rules}, format="json")
+        assert (saved.status_code, saved.json()["code"]) == (400, "invalid_segment"), rules
+    assert Segment.objects.count() == 0
+
+
+def test_a_gte_on_a_number_too_long_for_the_comparison_never_matches_and_never_fails(crowd):
+    # a value stored before the field had its limits (imported): 25 digits
+    Member.objects.filter(pk=crowd["ken"].pk).update(profile={"shoe_size": "1" * 25})
+    assert names({"profile": [{"field": "shoe_size", "op": "gte", "value": 1}]}) == {"林美華"}
+    assert names({"profile": [{"field": "shoe_size", "op": "gte", "value": "99999999999999999999.5"}]}) == set()
+
+
+# --- the nightly job --------------------------------------------------------------------------------
+
+
+def test_the_nightly_job_records_a_broken_segment_and_evaluates_the_others(crowd, shop, hq_admin, caplog):
+    broken = services.segment_create(
+        actor=hq_admin, name="Dry skin", rules={"profile": [{"field": "skin_type", "op": "eq", "value": "dry"}]}
+    )
+    good = services.segment_create(actor=hq_admin, name="Store B", rules={"home_stores": [shop.store_b.code]})
+    ProfileField.objects.filter(key="skin_type").delete()  # HQ dropped the field the segment reads
+    member_services.member_register(phone="0977000666", name="Yu", store=shop.store_b)
+    with caplog.at_level("ERROR", logger="marketing.services"):
+        assert services.segments_refresh() == 1
+    failed = broken.runs.order_by("id").last()
+    assert (failed.members, failed.entered, failed.left, failed.by) == (1, 0, 0, None)  # members kept
+    assert failed.error.startswith("invalid_segment: The segment's rules are not valid.")
+    assert "skin_type" in failed.error
+    assert [r.message for r in caplog.records] == [f"Segment {broken.pk} (Dry skin) could not be evaluated"]
+    good.refresh_from_db()
+    assert (good.members_count, good.runs.order_by("id").last().error) == (2, "")  # Ann and Yu
+    runs = client_for(hq_admin).get(f"/api/v1/marketing/segments/{broken.pk}/runs/").json()["results"]
+    assert [bool(r["error"]) for r in runs] == [True, False]
+
+
+# --- RFM counts purchases that stand ----------------------------------------------------------------
+
+
+def test_rfm_leaves_out_a_purchase_refunded_in_full(shop):
+    from orders.services import order_cancel
+
+    mei = shop.member
+    ken = member_services.member_register(phone="0922000111", name="Ken").member
+    kept = web_order(shop, [("TEE-M", 1)], day=days_ago(10), member=mei)
+    order_cancel(order=web_order(shop, [("JEANS-M", 1)], day=days_ago(2), member=mei), reason="changed mind")
+    order_cancel(order=web_order(shop, [("CAP-M", 1)], day=days_ago(3), member=ken))
+    assert services.rfm_refresh(now=NOW) == 1  # Ken's only purchase was refunded: he is not a buyer
+    got = MemberRFM.objects.get()
+    assert (got.member, got.frequency, got.recency_days, got.last_purchase_at, got.monetary) == (
+        mei, 1, 10, at(days_ago(10)), kept.total
+    )  # fmt: skip
+    assert names({"last_purchase_days": {"max": 5}}) == set()  # the cancelled orders were the recent ones
+    assert names({"last_purchase_days": {"max": 30}}) == {"林美華"}

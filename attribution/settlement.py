@@ -26,7 +26,7 @@ from attribution.models import AttributionLine, SettlementAdjustment, Settlement
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError
 from omo.core.money import money_round
 from omo.events.services import event_emit
-from omo.org.access import ensure_permission
+from omo.org.access import ensure_permission, scope_to_user
 
 ZERO = Decimal(0)
 
@@ -232,15 +232,17 @@ def settlement_mark_paid(*, actor, period: SettlementPeriod) -> SettlementPeriod
     return period
 
 
-def settlement_csv(period: SettlementPeriod) -> str:
-    """The period for payroll: one row per (store, clerk) with the employee code."""
+def settlement_csv(period: SettlementPeriod, *, user=None) -> str:
+    """The period for payroll: one row per (store, clerk) with the employee code (for ``user``: the
+    rows of the stores they may see)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
         ["month", "status", "store", "employee_code", "clerk", "lines", "attributed_sales", "commission",
          "store_performance", "personal_performance", "adjustments", "payable"]
     )  # fmt: skip
-    for row in period.totals.select_related("store", "clerk__staff_profile").order_by("store__code", "clerk_id"):
+    rows = period.totals.select_related("store", "clerk__staff_profile").order_by("store__code", "clerk_id")
+    for row in rows if user is None else scope_to_user(rows, user):
         profile = getattr(row.clerk, "staff_profile", None) if row.clerk_id else None
         writer.writerow(
             [

@@ -176,7 +176,7 @@ def run() -> dict:
     )  # fmt: skip
     FakeSmsProvider.outbox.clear()
     t = time.perf_counter()
-    with mock.patch("marketing.tasks.campaign_send.delay"):  # no worker woken: the batches are run here
+    with mock.patch("omo.core.queue.enqueue"):  # no worker woken: the batches are run here
         campaigns.campaign_launch(actor=None, campaign=campaign)
     launch_seconds = time.perf_counter() - t
     batches = 0

@@ -131,10 +131,11 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime | None = None) -
     campaign.launched_at, campaign.launched_by = now, actor
     campaign.save(update_fields=["status", "audience", "launched_at", "launched_by"])
 
-    def wake():
+    def wake():  # a broker that is down costs the launch nothing: the minute sweep wakes it later
         from marketing.tasks import campaign_send
+        from omo.core.queue import enqueue
 
-        campaign_send.delay(campaign.pk)
+        enqueue(campaign_send, (campaign.pk,))
 
     transaction.on_commit(wake)
     return campaign

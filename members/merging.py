@@ -102,9 +102,12 @@ def merge_plan(*, survivor: Member, merged: Member, choices: dict[str, str] | No
 
 
 def member_relations():
-    """Every (model, field name) of a foreign key to Member, in any installed app (hidden ones too)."""
+    """Every (model, field name) of a foreign key to Member, in any installed app (hidden ones too), but
+    the audit trail's: its events stay on the row they happened to (append-only)."""
     for rel in Member._meta.get_fields(include_hidden=True):
-        if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one) and rel.field.concrete:
+        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+            continue
+        if rel.field.concrete and rel.related_model._meta.app_label != "audit":
             yield rel.related_model, rel.field.name
 
 

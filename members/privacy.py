@@ -43,6 +43,8 @@ from omo.org.access import ensure_permission
 # Apps above members (orders keep shipping addresses) register here what erasure must also remove:
 # callables taking the ids of the members being erased, run inside the erasure's transaction.
 ERASURE_HOOKS: list = []
+# ... and what the export adds: (section name, callable taking the member and returning JSON-ready data)
+EXPORT_SECTIONS: list = []
 
 
 def _plain(value):
@@ -60,8 +62,9 @@ def _rows(queryset, fields: list[str]) -> list[dict]:
 def member_export(*, member: Member) -> dict:
     """Everything held about the person, as plain JSON-ready data: details, identities, consents,
     profile, points (ledger and lots), coupons, tier history, purchases, wishlist, referrals, the
-    details of members merged into this one, and rows of other apps (orders, bindings) that point at
-    the member."""
+    details of members merged into this one, rows of other apps (orders, bindings) that point at
+    the member, and the sections apps above register (``marketing``: reviews, events, campaign
+    messages, segments, scores)."""
     merged_in = MemberMerge.objects.filter(survivor=member).select_related("merged")
     data = {
         "exported_at": timezone.now().isoformat(),
@@ -131,6 +134,8 @@ def member_export(*, member: Member) -> dict:
         ),
         "other_records": _other_records(member),
     }
+    for name, section in EXPORT_SECTIONS:
+        data[name] = section(member)
     return data
 
 

@@ -6,9 +6,11 @@ ALLOWED_HOSTS is refused with a message.
 """
 
 import os
+import re
 from pathlib import Path
 
 from celery.schedules import crontab
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -80,6 +82,39 @@ ORDER_PAYMENT_PROVIDER = env.env_str(E, "ORDER_PAYMENT_PROVIDER", "orders.paymen
 CONFIG_CACHE_SECONDS = env.env_int(E, "CONFIG_CACHE_SECONDS", 5)
 IDEMPOTENCY_STALE_SECONDS = env.env_int(E, "IDEMPOTENCY_STALE_SECONDS", 120, minimum=10)
 IDEMPOTENCY_KEEP_HOURS = env.env_int(E, "IDEMPOTENCY_KEEP_HOURS", 48, minimum=24)
+# Rate limits (omo/core/ratelimit.py), counted in the shared cache: "N/period" (s, m, h, d; "5/10m") or
+# "off". "Shopper" is the member of X-Member-Token, else the shopper IP a frontend forwards in
+# RATE_LIMIT_SHOPPER_IP_HEADER (trusted only when set, only from a channel-key call), else staff's login;
+# a frontend call with neither is held only by its channel key's limit, so one shop's NAT or one
+# frontend's servers never share a shopper's limit. RATE_LIMIT_PROXIES: our own reverse proxies that
+# append to X-Forwarded-For (0: REMOTE_ADDR is the client).
+RATE_LIMITS = {
+    "otp_phone": env.env_str(E, "RATE_LIMIT_OTP_PHONE", "3/10m"),  # codes sent to one phone
+    "otp_verify_phone": env.env_str(E, "RATE_LIMIT_OTP_VERIFY_PHONE", "10/10m"),  # code checks per phone
+    "otp_client": env.env_str(E, "RATE_LIMIT_OTP_CLIENT", "100/10m"),  # codes + checks per shopper IP
+    "otp_channel": env.env_str(E, "RATE_LIMIT_OTP_CHANNEL", "1200/m"),  # codes + checks per channel key
+    "coupon_shopper": env.env_str(E, "RATE_LIMIT_COUPON_SHOPPER", "30/m"),  # coupon checks per shopper
+    "coupon_channel": env.env_str(E, "RATE_LIMIT_COUPON_CHANNEL", "6000/m"),  # per channel key
+    "order_shopper": env.env_str(E, "RATE_LIMIT_ORDER_SHOPPER", "10/m"),  # orders placed per shopper
+    "order_channel": env.env_str(E, "RATE_LIMIT_ORDER_CHANNEL", "6000/m"),  # per channel key
+}
+for _name, _rate in RATE_LIMITS.items():
+    if not re.fullmatch(r"off|\d+/\d*[smhd]", _rate.lower()):
+        raise ImproperlyConfigured(f"RATE_LIMIT_{_name.upper()}={_rate!r}: use N/period (30/m, 5/10m, 100/h) or off.")
+RATE_LIMIT_PROXIES = env.env_int(E, "RATE_LIMIT_PROXIES", 0)
+RATE_LIMIT_SHOPPER_IP_HEADER = env.env_str(E, "RATE_LIMIT_SHOPPER_IP_HEADER", "")
+# Staff log-in lockout (django-axes): this many wrong passwords for one username lock it for the cool-off,
+# on the admin and the staff (POS) login alike; a good log-in or an HQ admin (admin: Access attempts)
+# unlocks it.
+AXES_FAILURE_LIMIT = env.env_int(E, "STAFF_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env.env_int(E, "STAFF_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username"]  # not the IP: a store's clerks share one address
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lock ends when it said it would
+AXES_CLIENT_IP_CALLABLE = "omo.core.ratelimit.network_ip"
+AXES_LOCKOUT_CALLABLE = "omo.org.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "omo.org.lockout.lockout_username"
+AXES_SENSITIVE_PARAMETERS = []  # failures are logged with username and address; a password never is
 
 INSTALLED_APPS = [
     "omo.org.apps.OmoAdminConfig",
@@ -94,6 +129,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "import_export",
+    "axes",  # staff log-in lockout
+    "csp",  # the Content-Security-Policy header (CONTENT_SECURITY_POLICY below)
+    "pgtrigger",  # database triggers (PostgreSQL only), used by pghistory for the audit trail
+    "pghistory",
     # Bottom of the dependency graph: what every app needs.
     "omo.core",
     "omo.org",
@@ -107,6 +146,8 @@ INSTALLED_APPS = [
     "attribution",
     # Precision marketing: segments and scores over members, orders and attribution.
     "marketing",
+    # The audit trail of money, stock, points, coupons and commission (triggers on the tables above).
+    "omo.audit",
     # Top: the cross-app HQ dashboard (reads every app) and the demo brand, which uses everything.
     "omo.dashboard",
     "omo.demo",
@@ -114,14 +155,24 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy (with request.csp_nonce) and Permissions-Policy on every response
+    "csp.middleware.CSPMiddleware",
+    "omo.core.security.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "omo.core.middleware.RejectNulMiddleware",  # a NUL in the URL is a 400, never a database error
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the audit trail: the user, URL and method of the request beside each change it makes (PostgreSQL)
+    "omo.audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # turns a locked-out staff log-in into the lockout page (429); last, per django-axes
+    "axes.middleware.AxesMiddleware",
+    # a page whose database connection dropped answers 503, not 500 (the API does in omo.core.api)
+    "omo.core.db_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 if not DEBUG:  # runserver serves static files in development; WhiteNoise does it in production
@@ -151,6 +202,8 @@ TEMPLATES = [
 DATABASES = {"default": env.database_config(E, base_dir=BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "org.User"
+# The lockout check first: it refuses a locked-out username before the password is looked at.
+AUTHENTICATION_BACKENDS = ["omo.org.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -284,6 +337,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "omo.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "omo.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # The API speaks JSON only: a form or multipart body is a 415, never half-read into an empty edit.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMO back office API",
@@ -309,12 +365,32 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool(E, "SECURE_HSTS_INCLUDE_SUBDOMAINS
 # Preloading commits the brand's whole domain to HTTPS in browsers for good: opt in explicitly.
 SECURE_HSTS_PRELOAD = env.env_bool(E, "SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# axes.W006 asks for the IP among the lockout parameters; the lockout is by username on purpose (summed
+# over every address and browser, so rotating them gains nothing), since a store's clerks share one address.
+SILENCED_SYSTEM_CHECKS.append("axes.W006")
 if env.env_bool(E, "BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy on every response (django-csp). Scripts only from our own static files, or
+# inline with the request's nonce ({{ request.csp_nonce }}); no on...= handlers, no eval. Styles may be
+# inline: the admin's widgets, htmx's indicator style and a few style="" attributes in the POS pages use
+# them, and CSS cannot run code. `manage.py check --deploy` warns (omo.W001/W002) if this gets weaker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp_constants.NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

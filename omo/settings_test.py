@@ -16,3 +16,8 @@ LANGUAGE_CODE = "en"
 # No persistent connections in tests: live-server request threads would keep theirs open and block
 # dropping the test database at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Rate limits high enough that no test (the API fuzz tests included) is held up by accident; tests of
+# the limits lower them with the settings fixture (tests/omo/test_rate_limits.py).
+RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "1000000/m")
+# The staff lockout stays on; Django's test client login() has no request, which axes otherwise refuses.
+LOCKOUT_ALLOW_NO_REQUEST = True

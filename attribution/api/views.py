@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,9 +16,10 @@ from attribution.models import Binding, Policy, SettlementPeriod
 from members.api.views import IsMember
 from members.models import Member
 from omo.core.errors import NotFoundError
-from omo.org.access import get_scoped
+from omo.org.access import get_scoped, scope_to_user
 from omo.org.api.permissions import IsStaff, IsStaffOrChannel, model_permission
 from omo.org.models import Location, StaffProfile
+from orders.models import Order
 
 
 class ReferralCodeSerializer(serializers.Serializer):
@@ -219,7 +220,10 @@ class OrderAttributionApi(APIView):
     def get(self, request, number: str):
         lines = selectors.line_list(user=request.user).filter(order__number=number).order_by("pk")
         attribution = services.OrderAttribution.objects.filter(order__number=number).select_related("policy").first()
-        if attribution is None and not lines:
+        # store staff see an order credited to their store, or one of their store's own orders (also when
+        # nobody was credited); another store's order is not found, like its lines
+        visible = bool(lines) or scope_to_user(Order.objects.filter(number=number), request.user).exists()
+        if (attribution is None and not lines) or not visible:
             raise NotFoundError("This order has not been attributed.", code="not_attributed")
         return Response(
             {
@@ -312,8 +316,16 @@ class SettlementLineSerializer(serializers.Serializer):
         return profile.employee_code if profile else None
 
 
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$", "example": "2026-05"})
+class MonthField(serializers.DateField):
+    """A settlement month, ``YYYY-MM`` (``strftime("%Y")`` would not pad a year before 1000)."""
+
+    def to_representation(self, value):
+        return f"{value.year:04d}-{value.month:02d}" if value else None
+
+
 class PeriodSerializer(serializers.ModelSerializer):
-    month = serializers.DateField(format="%Y-%m")
+    month = MonthField()
     totals = serializers.SerializerMethodField()
 
     class Meta:
@@ -322,7 +334,8 @@ class PeriodSerializer(serializers.ModelSerializer):
 
     def get_totals(self, period) -> list[dict]:
         rows = period.totals.select_related("store", "clerk__staff_profile").order_by("store__code", "clerk_id")
-        return SettlementLineSerializer(rows, many=True).data
+        # a store manager reads their own store's lines only
+        return SettlementLineSerializer(scope_to_user(rows, self.context["user"]), many=True).data
 
 
 def _period(month: str) -> SettlementPeriod:
@@ -349,14 +362,18 @@ class PeriodListApi(APIView):
 
     @extend_schema(responses=PeriodSerializer(many=True))
     def get(self, request):
-        return Response(PeriodSerializer(SettlementPeriod.objects.order_by("-month")[:24], many=True).data)
+        return Response(
+            PeriodSerializer(
+                SettlementPeriod.objects.order_by("-month")[:24], many=True, context={"user": request.user}
+            ).data
+        )
 
     @extend_schema(request=InputSerializer, responses={201: PeriodSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         period = settlement.settlement_build(actor=request.user, month=data.validated_data["month"])
-        return Response(PeriodSerializer(period).data, status=status.HTTP_201_CREATED)
+        return Response(PeriodSerializer(period, context={"user": request.user}).data, status=status.HTTP_201_CREATED)
 
 
 class PeriodDetailApi(APIView):
@@ -364,7 +381,7 @@ class PeriodDetailApi(APIView):
 
     @extend_schema(responses=PeriodSerializer)
     def get(self, request, month: str):
-        return Response(PeriodSerializer(_period(month)).data)
+        return Response(PeriodSerializer(_period(month), context={"user": request.user}).data)
 
 
 class PeriodAdjustApi(APIView):
@@ -388,7 +405,7 @@ class PeriodAdjustApi(APIView):
             amount=v["amount"], reason=v["reason"],
         )  # fmt: skip
         period.refresh_from_db()
-        return Response(PeriodSerializer(period).data, status=status.HTTP_201_CREATED)
+        return Response(PeriodSerializer(period, context={"user": request.user}).data, status=status.HTTP_201_CREATED)
 
 
 class PeriodApproveApi(APIView):
@@ -404,7 +421,7 @@ class PeriodApproveApi(APIView):
         period = settlement.settlement_approve(
             actor=request.user, period=_period(month), fingerprint=data.validated_data["fingerprint"]
         )
-        return Response(PeriodSerializer(period).data)
+        return Response(PeriodSerializer(period, context={"user": request.user}).data)
 
 
 class PeriodPaidApi(APIView):
@@ -413,7 +430,7 @@ class PeriodPaidApi(APIView):
     @extend_schema(request=None, responses=PeriodSerializer)
     def post(self, request, month: str):
         period = settlement.settlement_mark_paid(actor=request.user, period=_period(month))
-        return Response(PeriodSerializer(period).data)
+        return Response(PeriodSerializer(period, context={"user": request.user}).data)
 
 
 class PeriodCsvApi(APIView):
@@ -424,7 +441,9 @@ class PeriodCsvApi(APIView):
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request, month: str):
         period = _period(month)
-        response = HttpResponse(settlement.settlement_csv(period), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(
+            settlement.settlement_csv(period, user=request.user), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="commission-{month}.csv"'
         return response
 

@@ -27,7 +27,7 @@ def request_channel(request) -> SalesChannel | None:
 
 
 class CategorySerializer(serializers.ModelSerializer):
-    parent = serializers.CharField(source="parent.path", default=None)
+    parent = serializers.CharField(source="parent.path", default=None, allow_null=True)
 
     class Meta:
         model = Category

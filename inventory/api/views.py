@@ -256,8 +256,8 @@ class StockLevelListApi(generics.ListAPIView):
 class MovementSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="variant.sku")
     location = serializers.CharField(source="location.code")
-    lot = serializers.CharField(source="lot.code", default=None)
-    by = serializers.CharField(source="created_by.username", default=None)
+    lot = serializers.CharField(source="lot.code", default=None, allow_null=True)
+    by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = StockMovement

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from members import selectors, services
+from members.api.throttles import CouponThrottle, LoginCodeThrottle, LoginVerifyThrottle
 from members.models import Member, PointsEntry
 from omo.core.errors import ApplicationError, NotFoundError
 from omo.org.access import ensure_permission
@@ -151,9 +152,11 @@ def _store(request, code: str | None):
 
 
 class CouponValidateApi(APIView):
-    """Whether a coupon applies to a cart, the discount, and every reason when it does not."""
+    """Whether a coupon applies to a cart, the discount, and every reason when it does not. Rate limited
+    per shopper and per channel key (429 ``rate_limited``)."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [CouponThrottle]
 
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=32)
@@ -248,9 +251,11 @@ class IsMember(IsStaffOrChannel):
 
 
 class LoginCodeApi(APIView):
-    """Sends a six-digit log-in code by SMS (at most 5 an hour per phone)."""
+    """Sends a six-digit log-in code by SMS (at most 5 an hour per phone). Rate limited per phone, per
+    shopper address and per channel key (429 ``rate_limited``, nothing sent)."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [LoginCodeThrottle]
 
     class InputSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=30)
@@ -279,9 +284,10 @@ class OwnMemberSerializer(serializers.Serializer):
 
 class LoginVerifyApi(APIView):
     """Checks the code; answers the member (registered on a first log-in) and a token for
-    ``X-Member-Token``, valid 30 days."""
+    ``X-Member-Token``, valid 30 days. Rate limited per phone, per shopper address and per channel key."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [LoginVerifyThrottle]
 
     class InputSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=30)
@@ -350,7 +356,7 @@ class WishlistItemSerializer(serializers.Serializer):
     name = serializers.CharField(source="variant.product.name")
     color = serializers.CharField(source="variant.color")
     size = serializers.CharField(source="variant.size")
-    saved_on = serializers.CharField(source="channel.code", default=None)
+    saved_on = serializers.CharField(source="channel.code", default=None, allow_null=True)
     added_at = serializers.DateTimeField()
 
 

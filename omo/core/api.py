@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
+from omo.core import db_unavailable
 from omo.core.errors import ApplicationError
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
@@ -32,6 +33,14 @@ def exception_handler(exc, context):
             {"code": "retry", "message": _("The request clashed with another one; try again."), "details": {}},
             status=status.HTTP_409_CONFLICT,
             headers={"Retry-After": "1"},
+        )
+    if db_unavailable.connection_lost(exc):
+        # the connection dropped or cannot be made: the transaction died with it, nothing was written
+        db_unavailable.log_lost(exc, context.get("request"))
+        return Response(
+            db_unavailable.body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": db_unavailable.RETRY_AFTER},
         )
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer 500

@@ -10,7 +10,10 @@ log = logging.getLogger(__name__)
 
 def enqueue(task, args: tuple = (), **options) -> bool:
     """Sends ``task`` once, without kombu's retry loop: a broker that is down costs the caller no wait
-    and no error (a beat job catches up), only a warning. Returns whether it was sent.
+    and no error (a beat job catches up), only a warning. Returns whether it was sent. Fire and forget:
+    no result is kept unless ``ignore_result=False`` is passed; with a result, Celery subscribes to it
+    in the Redis result backend first, whose own reconnect loop (20 tries a second apart) would hold a
+    request for about 19 s while Redis is down.
 
     Without a broker (eager mode: development, tests) the task runs here and now as a plain call:
     Celery's eager ``apply`` flips a process-wide flag around each task, which threads running tasks
@@ -18,6 +21,7 @@ def enqueue(task, args: tuple = (), **options) -> bool:
     if task.app.conf.task_always_eager:
         task.run(*args)
         return True
+    options.setdefault("ignore_result", True)  # (else the Redis result backend's reconnect loop: ~19 s)
     try:
         task.apply_async(args, retry=False, **options)
         return True

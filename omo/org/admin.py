@@ -165,7 +165,7 @@ class StaffProfileForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "employee_code" in self.fields:  # a view-only role's form has no model fields
             role = services.current_role(self.instance.user)
             self.fields["role"].initial = role.value if role else None
             self.fields["employee_code"].disabled = True

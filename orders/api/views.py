@@ -12,6 +12,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from members.api.throttles import CouponThrottle
 from members.api.views import IsMember
 from members.auth import member_from_token
 from members.models import Member
@@ -23,6 +24,7 @@ from omo.org.api.permissions import IsChannel, IsStaff, IsStaffOrChannel, is_cha
 from omo.org.models import Location
 from omo.org.selectors import pos_channel, resolve_locations
 from orders import inbound, pricing, selectors, services
+from orders.api.throttles import OrderPlaceThrottle
 from orders.models import InboundOrder, Order, OrderLine, Return
 
 # Every POST that moves money or stock takes the header (omo/core/idempotency.py).
@@ -127,8 +129,8 @@ class FulfilmentSerializer(serializers.Serializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     channel = serializers.CharField(source="channel.code")
-    store = serializers.CharField(source="store.code", default=None)
-    member = serializers.CharField(source="member.member_no", default=None)
+    store = serializers.CharField(source="store.code", default=None, allow_null=True)
+    member = serializers.CharField(source="member.member_no", default=None, allow_null=True)
     lines = OrderLineSerializer(many=True)
     payments = PaymentSerializer(many=True)
     history = HistorySerializer(many=True)
@@ -175,7 +177,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderSummarySerializer(serializers.ModelSerializer):
     channel = serializers.CharField(source="channel.code")
-    store = serializers.CharField(source="store.code", default=None)
+    store = serializers.CharField(source="store.code", default=None, allow_null=True)
 
     class Meta:
         model = Order
@@ -185,7 +187,7 @@ class OrderSummarySerializer(serializers.ModelSerializer):
 class ReturnSerializer(serializers.ModelSerializer):
     order = serializers.CharField(source="order.number")
     channel = serializers.CharField(source="channel.code")
-    store = serializers.CharField(source="store.code", default=None)
+    store = serializers.CharField(source="store.code", default=None, allow_null=True)
     lines = serializers.SerializerMethodField()
 
     class Meta:
@@ -287,9 +289,11 @@ def _order(request, number: str) -> Order:
 
 class QuoteApi(APIView):
     """Prices a cart without placing anything and explains each discount; a coupon that does not apply
-    comes back with its reasons."""
+    comes back with its reasons. With a coupon it counts against the coupon-check limit."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [CouponThrottle]
+    coupon_throttle_optional = True  # a quote without a coupon is not limited
 
     class InputSerializer(serializers.Serializer):
         lines = SkuQuantitySerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)
@@ -380,9 +384,11 @@ def _override_manager(override: dict | None, store):
 
 class OrderListCreateApi(APIView):
     """``POST``: places an order (``Idempotency-Key`` required). ``GET``: the caller's orders, newest
-    first (a frontend with a member token: that member's orders from every channel)."""
+    first (a frontend with a member token: that member's orders from every channel). Placing is rate
+    limited per shopper and per channel key (429 ``rate_limited``, nothing placed)."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [OrderPlaceThrottle]
 
     class InputSerializer(serializers.Serializer):
         lines = SkuQuantitySerializer(many=True, min_length=1, max_length=pricing.MAX_LINES)

@@ -94,7 +94,7 @@ def test_staff_see_bindings_and_explanations_of_their_own_store_only(
     )
     assert "TEE-M" in line["explanation"] and "Policy v1" in line["explanation"]
     other = client_for(clerk_b).get(f"/api/v1/attribution/orders/{order.number}/")
-    assert other.status_code == 200 and other.json()["lines"] == []  # not their store's line
+    assert (other.status_code, other.json()["code"]) == (404, "not_attributed")  # not their store's order or line
 
 
 def test_a_clerk_logs_a_line_chat_for_their_store_only(shop, policy, clock, clerk_a):

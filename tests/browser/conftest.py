@@ -37,13 +37,36 @@ def browser():
         connections.close_all()
 
 
+CSP_MARKERS = ("Content Security Policy", "Content-Security-Policy", "Permissions-Policy")
+
+
 @pytest.fixture
 def page(browser):
+    """A page whose every tab must get through its test without a Content-Security-Policy violation
+    (Chromium reports each blocked script, handler, style or load on the console): the test fails with
+    the messages otherwise. ``page.csp_violations`` holds them for a test that wants to look."""
     context = browser.new_context(locale="zh-TW", viewport={"width": 1280, "height": 800})
+    violations: list[str] = []
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(f"{message.type}: {message.text}")
+            if any(marker in message.text for marker in CSP_MARKERS)
+            else None
+        ),
+    )
+    # the DOM event too: it also fires for violations Chromium does not print (e.g. in report-only mode)
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.csp_violations = violations
     yield page
     context.close()
+    if violations:
+        pytest.fail("Content-Security-Policy violations in the browser:\n" + "\n".join(violations))
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ def test_a_clerk_sells_with_member_coupon_points_and_split_tender(page, live_ser
         page.fill("#scan", code)
         page.press("#scan", "Enter")
         page.wait_for_selector(f"#cart >> text={code}")
+        # the scan field clears and keeps the focus for the next item (omo/static/omo/page.js)
+        page.wait_for_function("document.activeElement.id === 'scan' && document.activeElement.value === ''")
     page.fill("#member-phone", "0912345678")
     page.click("#member-find")
     page.wait_for_selector("#member-card")
@@ -61,6 +63,9 @@ def test_a_clerk_sells_with_member_coupon_points_and_split_tender(page, live_ser
     order = Order.objects.get()
     assert page.inner_text("#receipt-number") == order.number
     assert page.inner_text("#change") == "310"
+    page.evaluate("window.print = () => { document.body.dataset.printed = '1'; }")
+    page.click("button[data-print]")
+    assert page.get_attribute("body", "data-printed") == "1"
     assert (order.status, order.total, order.member) == ("completed", Decimal(1690), shop.member)
     assert order.payments.count() == 2
     assert shot.stat().st_size > 20_000

@@ -114,3 +114,24 @@ def test_beat_heartbeat_older_than_three_minutes_is_stale(db, settings):
 
     assert stale["status"] == "stale"
     assert fresh["status"] == "ok"
+
+
+def test_ping_answers_anyone_without_touching_the_database(client, settings):
+    # no ``db`` fixture: any query would fail the test; nor may Redis be needed
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = client.get("/api/v1/ping/")
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+def test_ping_is_in_the_api_schema(client, db):
+    schema = client.get("/api/schema/?format=json").json()
+
+    operation = schema["paths"]["/api/v1/ping/"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Ping"
+    }
+    assert schema["components"]["schemas"]["Ping"]["properties"] == {"ok": {"type": "boolean"}}
+    assert operation.get("security") == [{}]

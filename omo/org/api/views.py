@@ -9,7 +9,7 @@ from omo.org.models import Location
 
 
 class LocationOutputSerializer(serializers.ModelSerializer):
-    supplying_warehouse = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    supplying_warehouse = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Location
@@ -17,6 +17,11 @@ class LocationOutputSerializer(serializers.ModelSerializer):
 
 
 class LocationFilter(django_filters.FilterSet):
+    # strict: the default boolean filter ignores a value it cannot read ("null", "maybe") and lists everything
+    is_active = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
+
     class Meta:
         model = Location
         fields = ["kind", "city", "is_active"]

@@ -1,6 +1,8 @@
 """Benchmarks, run by hand (never in CI): ``python -m bench [NAME|all]``.
 
-NAME is reservations, availability, members, flash_sale, pos_sale, attribution, outbox, dashboard or marketing.
+NAME is reservations, availability, members, flash_sale, pos_sale, attribution, outbox, dashboard, marketing
+or audit; ``load`` (the HTTP load test, ``bench/load.py``, default database ``omo_bench_load``) runs only
+when named.
 
 Each prints a table and the numbers it compares, measured in the same run one after the other,
 because absolute times on shared machines drift. It works in its own PostgreSQL database
@@ -64,6 +66,8 @@ def main() -> int:
             "outbox",
             "dashboard",
             "marketing",
+            "audit",
+            "load",
             "all",
         ],
         nargs="?",
@@ -88,9 +92,21 @@ def main() -> int:
         "--threads", type=int, default=1, help="flash_sale, pos_sale: threads per worker (1: sync workers)."
     )
     args = parser.parse_args()
+    if args.which == "load":  # not part of "all": it needs a quiet machine and runs for minutes
+        # locust runs in this process on gevent, which must patch the standard library before anything
+        # (psycopg2, Django, redis) opens a socket or a thread
+        from gevent import monkey
+
+        monkey.patch_all()
+        os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/omo_bench_load")
+        os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     if args.which in ("outbox", "all"):  # the bench process sends tasks through Redis, not eagerly
         os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     url = prepare_database()
+    if args.which == "load":
+        from bench import load
+
+        return load.run(url)  # settings from BENCH_LOAD_* (see bench/load.py)
     if args.which in ("reservations", "all"):
         from bench import reservations
 
@@ -131,6 +147,10 @@ def main() -> int:
         from bench import marketing
 
         marketing.run()  # BENCH_MARKETING_MEMBERS makes it smaller while developing
+    if args.which in ("audit", "all"):
+        from bench import audit
+
+        audit.run()
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -158,6 +159,7 @@ def coupon_issue_job_create(*, campaign: CouponCampaign, segment: dict, actor) -
     members.segments); a Celery worker runs it after the commit."""
     from members.segments import segment_clean
     from members.tasks import coupon_issue_job_run
+    from omo.core.queue import enqueue
 
     ensure_permission(actor, "members.add_couponissuejob")
     if campaign.code_type != CouponCampaign.Codes.UNIQUE:
@@ -165,8 +167,19 @@ def coupon_issue_job_create(*, campaign: CouponCampaign, segment: dict, actor) -
     if not campaign.is_active or campaign.ends_at <= timezone.now():
         raise BusinessRuleError(_("This campaign is over or inactive."), code="campaign_over")
     job = CouponIssueJob.objects.create(campaign=campaign, segment=segment_clean(segment), created_by=actor)
-    transaction.on_commit(lambda: coupon_issue_job_run.delay(job.pk))
+    transaction.on_commit(lambda: enqueue(coupon_issue_job_run, (job.pk,)))  # broker down: the sweep runs it
     return job
+
+
+def coupon_issue_jobs_waiting(*, now=None, after_seconds: int = 120) -> list[int]:
+    """Jobs still queued ``after_seconds`` after they were made: their task was never queued (the
+    broker was down) or was lost; the minute sweep queues them again (a run issues nothing twice)."""
+    now = now or timezone.now()
+    return list(
+        CouponIssueJob.objects.filter(
+            status=CouponIssueJob.Status.QUEUED, created_at__lt=now - timedelta(seconds=after_seconds)
+        ).values_list("pk", flat=True)
+    )
 
 
 def coupon_issue_job_run(*, job_id: int) -> CouponIssueJob:

@@ -37,3 +37,13 @@ def coupon_issue_job_run(job_id: int):
     from members.coupons import coupon_issue_job_run as run
 
     return run(job_id=job_id).issued
+
+
+@shared_task(name="members.tasks.coupon_issue_jobs_sweep", ignore_result=True, soft_time_limit=50, time_limit=55)
+def coupon_issue_jobs_sweep():
+    """Every minute: queues again the coupon issue jobs whose task never started."""
+    from members.coupons import coupon_issue_jobs_waiting
+    from omo.core.queue import enqueue
+
+    for job_id in coupon_issue_jobs_waiting():
+        enqueue(coupon_issue_job_run, (job_id,))

@@ -318,6 +318,7 @@ CELERY_BEAT_SCHEDULE = {
     "dashboard-rollup": {"task": "omo.dashboard.tasks.rollup_catch_up", "schedule": crontab(hour=1, minute=30)},
     "marketing-segments": {"task": "marketing.tasks.segments_refresh", "schedule": crontab(hour=2, minute=15)},
     "marketing-campaigns": {"task": "marketing.tasks.campaigns_sweep", "schedule": 60.0},
+    "coupon-issue-jobs": {"task": "members.tasks.coupon_issue_jobs_sweep", "schedule": 60.0},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

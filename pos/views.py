@@ -483,8 +483,8 @@ def switch_clerk(request, register_id: int):
         clerk = staff_pin_check(
             username=request.POST.get("username", ""), pin=request.POST.get("pin", ""), store_id=register.store_id
         )
-    except ApplicationError as error:
-        return _page(request, register, cart, error=error.message, status=403)
+    except ApplicationError as error:  # a wrong PIN (403), or the PIN lock's counter unreachable (503)
+        return _page(request, register, cart, error=error.message, status=max(error.status_code, 403))
     if clerk.pk != request.user.pk:
         kept = {k: v for k, v in request.session.items() if k.startswith(("pos_cart:", "pos_change:"))}
         login(request, clerk, backend="django.contrib.auth.backends.ModelBackend")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "Switching clerks is unavailable for a moment; log in with your password instead.": "暫時無法切換店員；請改用密碼登入。",
     "%(name)s: cancelled.": "%(name)s：已取消。",
     "still in": "仍在其中",
     "Segments": "分群",

@@ -44,6 +44,13 @@ class ConflictError(ApplicationError):
     default_code = "conflict"
 
 
+class UnavailableError(ApplicationError):
+    """A service the request needs does not answer for now (HTTP 503): nothing was changed, try again."""
+
+    status_code = 503
+    default_code = "unavailable"
+
+
 class BusinessRuleError(ApplicationError):
     """Well-formed input that a business rule refuses (HTTP 422)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 
@@ -15,13 +16,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from omo.core.config_cache import cached
-from omo.core.errors import BusinessRuleError, ConflictError, PermissionDeniedError, conflict_on_integrity_error
+from omo.core.errors import (
+    BusinessRuleError,
+    ConflictError,
+    PermissionDeniedError,
+    UnavailableError,
+    conflict_on_integrity_error,
+)
 from omo.org.access import ensure_permission
 from omo.org.models import REFERRAL_CODE_ALPHABET, ChannelCredential, Location, SalesChannel, StaffProfile, User
 from omo.org.roles import STORE_ROLES, Role
 
 KEY_PREFIX_LENGTH = 8
 CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=5)
+
+logger = logging.getLogger(__name__)
 
 
 def _hash_secret(secret: str) -> str:
@@ -315,7 +324,15 @@ def staff_pin_check(*, username: str, pin: str, store_id: int) -> User:
     otherwise. Five wrong PINs lock the member out of PIN checks for five minutes (counted in the
     shared cache, so the limit holds across web workers)."""
     key = f"omo:pin-failures:{(username or '').lower()}"
-    if cache.get(key, 0) >= PIN_FAILURES:
+    try:
+        failures = cache.get(key, 0)
+    except Exception as error:  # fails closed: without its counter the PIN lock would not hold
+        logger.warning("PIN check refused: the cache did not answer (%s)", type(error).__name__)
+        raise UnavailableError(
+            _("Switching clerks is unavailable for a moment; log in with your password instead."),
+            code="pin_check_unavailable",
+        ) from None
+    if failures >= PIN_FAILURES:
         raise PermissionDeniedError(_("Too many wrong PINs; try again in a few minutes."), code="pin_locked")
     profile = (
         StaffProfile.objects.select_related("user")
@@ -333,6 +350,11 @@ def staff_pin_check(*, username: str, pin: str, store_id: int) -> User:
             cache.incr(key)
         except ValueError:
             cache.set(key, 1, PIN_LOCK_SECONDS)
+        except Exception as error:  # the cache went away since the read: counted nowhere, still refused
+            logger.warning("PIN failure not counted: the cache did not answer (%s)", type(error).__name__)
         raise PermissionDeniedError(_("Wrong name or PIN."), code="wrong_pin")
-    cache.delete(key)
+    try:
+        cache.delete(key)
+    except Exception as error:
+        logger.warning("PIN failures not cleared: the cache did not answer (%s)", type(error).__name__)
     return profile.user

@@ -130,6 +130,23 @@ def test_issue_job_over_http(people, campaign, hq_admin, django_capture_on_commi
     assert MemberTier.objects.get(tier__code="GOLD").member.issued_coupons.count() == 1
 
 
+def test_a_job_whose_task_was_never_queued_is_run_by_the_minute_sweep(
+    people, campaign, hq_admin, django_capture_on_commit_callbacks
+):
+    """The broker was down when the job was made (its task never left): the sweep queues it again."""
+    from members.tasks import coupon_issue_jobs_sweep
+
+    with django_capture_on_commit_callbacks(execute=False):  # the wake-up lost
+        job = coupons.coupon_issue_job_create(campaign=campaign, segment={"tiers": ["GOLD"]}, actor=hq_admin)
+    assert coupons.coupon_issue_jobs_waiting() == []  # just made: its task may still be on its way
+    later = timezone.now() + timedelta(minutes=3)
+    assert coupons.coupon_issue_jobs_waiting(now=later) == [job.pk]
+    CouponIssueJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    coupon_issue_jobs_sweep()  # eager here: the job runs
+    job.refresh_from_db()
+    assert (job.status, job.issued) == ("done", 1) and coupons.coupon_issue_jobs_waiting(now=later) == []
+
+
 def test_a_real_worker_runs_the_issue_job(live_worker, people, campaign, hq_admin):
     job = coupons.coupon_issue_job_create(campaign=campaign, segment={}, actor=hq_admin)
 

@@ -100,3 +100,19 @@ def test_a_clerk_cannot_override_and_the_api_takes_the_managers_pin(shop, clerk_
     assert (wrong.status_code, wrong.json()["code"]) == (403, "wrong_pin")
     assert right.status_code == 201, right.json()
     assert StockMovement.objects.filter(kind="adjustment").count() == 1
+
+
+def test_with_the_cache_down_a_pin_check_fails_closed(store_a, manager_a, monkeypatch):
+    """The PIN lock counts in the shared cache (Redis): without it, five tries could become five
+    hundred, so the check is refused (503 ``pin_check_unavailable``) rather than let through."""
+    from omo.core.errors import UnavailableError
+
+    org.staff_pin_set(user=manager_a, pin="4826")
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(org.cache, "get", down)
+    with pytest.raises(UnavailableError) as refused:
+        org.staff_pin_check(username="a.manager", pin="4826", store_id=store_a.pk)
+    assert (refused.value.code, refused.value.status_code) == ("pin_check_unavailable", 503)

@@ -1,42 +1,16 @@
 """Two HQ users saving a segment of the same name at the same moment: one wins, the other gets the
 409 ``segment_exists``, never a 500."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from marketing import services
 from marketing.models import Segment, SegmentRun
-from omo.core.errors import ConflictError
 from omo.org.roles import Role
+from tests.concurrency import run_together
 from tests.conftest import client_for
 from tests.factories import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def run_together(n, work):
-    barrier = threading.Barrier(n)
-    outcomes = []
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(("ok", work(i)))
-        except ConflictError as error:
-            outcomes.append(("conflict", error.code))
-        except Exception as error:
-            outcomes.append(("error", repr(error)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return outcomes
 
 
 def test_concurrent_creates_of_one_name_give_one_segment_and_conflicts(require_postgres):

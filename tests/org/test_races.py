@@ -1,41 +1,15 @@
 """Two requests creating the same thing at the same moment: one wins, the other gets 409, never a 500."""
 
-import threading
-
 import pytest
-from django.db import connection
 
-from omo.core.errors import ConflictError
 from omo.org.models import User
 from omo.org.roles import Role
 from pos.models import Register
 from pos.services import register_create
+from tests.concurrency import run_together
 from tests.factories import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def run_together(n, work):
-    barrier = threading.Barrier(n)
-    outcomes = []
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(("ok", work(i)))
-        except ConflictError as error:
-            outcomes.append(("conflict", error.code))
-        except Exception as error:
-            outcomes.append(("error", repr(error)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return outcomes
 
 
 def test_concurrent_duplicate_registers_give_one_success_and_conflicts(require_postgres, store_a):

@@ -91,9 +91,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def gunicorn_start(url: str, *, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
+def gunicorn_start(
+    url: str, *, workers: int, threads: int, env: dict | None = None, log: Path = LOG, wait: int = 30
+) -> tuple[subprocess.Popen, int]:
+    """gunicorn on a free local port with production settings (or ``env``), its log in ``log``;
+    returns once ``/healthz/live`` answers (at most ``wait`` seconds)."""
     port = _free_port()
-    env = {
+    env = env or {
         **os.environ,
         "DATABASE_URL": url,
         "DEBUG": "0",
@@ -119,14 +123,14 @@ def gunicorn_start(url: str, *, workers: int, threads: int) -> tuple[subprocess.
         "--timeout=60",
     ]
     # its log (a warning per refused order) goes to a file, not between the bench's lines
-    with open(LOG, "w") as log:  # the child keeps its own copy of the file
+    with open(log, "w") as out:  # the child keeps its own copy of the file
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    deadline = time.time() + 30
+    deadline = time.time() + wait
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {LOG}")
+            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/healthz/live")
@@ -136,7 +140,7 @@ def gunicorn_start(url: str, *, workers: int, threads: int) -> tuple[subprocess.
         except OSError:
             time.sleep(0.2)
     gunicorn_stop(proc)
-    raise SystemExit("gunicorn did not start within 30 s")
+    raise SystemExit(f"gunicorn did not start within {wait} s")
 
 
 def gunicorn_stop(proc: subprocess.Popen) -> None:

@@ -264,43 +264,9 @@ def _server_env(url: str, queue: str) -> dict:
 
 
 def gunicorn_start(url: str, queue: str, *, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
-    import http.client
+    from bench.flash_sale import gunicorn_start as start
 
-    from bench.flash_sale import _free_port
-
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "omo.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        f"--threads={threads}",
-        f"--worker-class={'gthread' if threads > 1 else 'sync'}",
-        "--backlog=2048",
-        "--keep-alive=30",
-        "--log-level=warning",
-        "--timeout=60",
-    ]
-    with open(LOG, "w") as log:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=_server_env(url, queue), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {proc.returncode}; see {LOG}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz/live")
-            conn.getresponse().read()
-            conn.close()
-            return proc, port
-        except OSError:
-            time.sleep(0.3)
-    stop(proc)
-    raise SystemExit("gunicorn did not start within 60 s")
+    return start(url, workers=workers, threads=threads, env=_server_env(url, queue), log=LOG, wait=60)
 
 
 def celery_start(url: str, queue: str) -> subprocess.Popen:

@@ -257,7 +257,9 @@ def _visible_orders(request):
     if is_channel_request(request):
         token = request.META.get("HTTP_X_MEMBER_TOKEN", "")
         if token:
-            member = member_from_token(token)
+            if getattr(request, "_token_member", (None, None))[0] != token:  # read once a request
+                request._token_member = (token, member_from_token(token))
+            member = request._token_member[1]
             if member is None:  # never fall back to the whole channel's orders
                 raise ApplicationError(
                     "The member token is not valid; log the member in again.", code="invalid_member_token"
@@ -277,8 +279,12 @@ def _own_channel(request, order: Order) -> None:
         )
 
 
-def _order(request, number: str) -> Order:
-    order = selectors.order_detail_queryset(_visible_orders(request)).filter(number=number).first()
+def _order(request, number: str, *, detail: bool = True) -> Order:
+    """The caller's order by number (404 ``order_not_found``); ``detail=False`` reads the order row alone,
+    for a write whose service locks and reads it again."""
+    orders = _visible_orders(request)
+    orders = selectors.order_detail_queryset(orders) if detail else orders.select_related("channel", "store")
+    order = orders.filter(number=number).first()
     if order is None:
         raise NotFoundError("No such order.", code="order_not_found")
     return order
@@ -549,7 +555,7 @@ class OrderPayApi(APIView):
     def post(self, request, number: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = _order(request, number)
+        order = _order(request, number, detail=False)
         _own_channel(request, order)
         tenders = data.validated_data["tenders"]
         if is_channel_request(request) and any(t["tender"] == "cash" for t in tenders):
@@ -578,7 +584,7 @@ class OrderCancelApi(APIView):
     def post(self, request, number: str):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = _order(request, number)
+        order = _order(request, number, detail=False)
         _own_channel(request, order)
         services.order_cancel(
             order=order,

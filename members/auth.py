@@ -45,8 +45,17 @@ def login_code_send(*, phone: str) -> None:
     since = timezone.now() - timedelta(hours=1)
     with transaction.atomic():
         advisory_xact_lock(f"omo-login:{phone}")  # one phone's requests one at a time, or the count races
-        if LoginCode.objects.filter(phone=phone, created_at__gte=since).count() >= LOGIN_CODES_PER_HOUR:
-            raise TooManyRequests(_("Too many codes for this phone; try again later."), code="too_many_codes")
+        sent = list(
+            LoginCode.objects.filter(phone=phone, created_at__gt=since)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[:LOGIN_CODES_PER_HOUR]
+        )
+        if len(sent) >= LOGIN_CODES_PER_HOUR:
+            # the next code may go when the oldest of the hour's last codes is an hour old
+            wait = (sent[-1] - since).total_seconds()
+            raise TooManyRequests(
+                _("Too many codes for this phone; try again later."), code="too_many_codes", retry_after=wait
+            )
         code = f"{secrets.randbelow(1_000_000):06d}"
         LoginCode.objects.create(
             phone=phone, code_hash=_hash(phone, code), expires_at=timezone.now() + timedelta(minutes=LOGIN_CODE_MINUTES)

@@ -19,7 +19,8 @@ RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(exc.as_dict(), status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response(exc.as_dict(), status=exc.status_code, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

@@ -6,6 +6,7 @@ Each error has a machine-readable ``code`` (snake_case, stable: frontends switch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,11 +18,13 @@ class ApplicationError(Exception):
     status_code = 400
     default_code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None, retry_after: float | None = None):
         super().__init__(message)
         self.message = str(message)
         self.code = code or self.default_code
         self.details = details if details is not None else {}
+        # seconds after which the same request may succeed: answered as ``Retry-After`` (429, 503)
+        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
 
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "details": self.details}

@@ -85,13 +85,22 @@ def test_guessing_codes_is_stopped_after_five_tries(app):
     assert Member.objects.count() == 0
 
 
-def test_at_most_five_codes_an_hour_per_phone(app):
-    statuses = [
-        app.post("/api/v1/members/login/code/", {"phone": "0912345678"}, format="json").status_code for _ in range(6)
-    ]
+def test_at_most_five_codes_an_hour_per_phone(app, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    answers = []
+    for _minute in range(6):  # one code every ten minutes: the sixth is refused until the first is an hour old
+        answers.append(app.post("/api/v1/members/login/code/", {"phone": "0912345678"}, format="json"))
+        time_machine.shift(timedelta(minutes=10))
 
-    assert statuses == [202] * 5 + [429]
+    assert [a.status_code for a in answers] == [202] * 5 + [429]
+    assert answers[-1].json()["code"] == "too_many_codes"
+    # asked at minute 50 (the clock has moved on since): the first code is an hour old at minute 60
+    assert answers[-1]["Retry-After"] == "600"
     assert len(FakeSmsProvider.outbox) == 5
+    time_machine.shift(timedelta(minutes=-10, seconds=599))
+    assert app.post("/api/v1/members/login/code/", {"phone": "0912345678"}, format="json").status_code == 429
+    time_machine.shift(timedelta(seconds=1))
+    assert app.post("/api/v1/members/login/code/", {"phone": "0912345678"}, format="json").status_code == 202
 
 
 def test_member_pages_need_a_valid_token_and_a_channel(app, hq_admin):

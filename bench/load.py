@@ -16,7 +16,7 @@ plain DRF endpoint with no database (``GET /api/v1/ping/``) measured the same wa
   the rate limits (``RATE_LIMIT_*``) are set to 1,000,000 a minute for it, so they are counted (in
   Redis, as in production) but never refuse;
 - locust as a library (``FastHttpUser``, headless, in this process): steps of increasing target rate
-  (``BENCH_LOAD_RATES``, default 25,50,100,200,400,800,1600 requests/s), each
+  (``BENCH_LOAD_RATES``, default 10,15,20,30,40,60,80 ... 1280 requests/s, about 1.4x a step), each
   ``BENCH_LOAD_STEP_SECONDS`` (30) measured after ``BENCH_LOAD_WARMUP_SECONDS`` (5), stopping after the
   first step whose p99 is over 200 ms (or ``BENCH_LOAD_MAX_RATE``). Each user paces its tasks so the
   step's mix of requests is:
@@ -292,9 +292,21 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _cpu_of(pid: int) -> float:
-    """CPU seconds of a process and its children (gunicorn's workers), from /proc."""
-    total = 0.0
+def _postmaster() -> int | None:
+    """The local PostgreSQL server's main process (its backends are its children), if it runs here."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if stat.split(" (", 1)[1].startswith("postgres)") and stat.rsplit(")", 1)[1].split()[1] == "1":
+                    return int(entry.name)
+    return None
+
+
+def _cpu_of(pid: int) -> dict[int, float]:
+    """CPU seconds of a process and its children (gunicorn's workers: same session; PostgreSQL's backends:
+    its children) by process id, from /proc."""
+    seconds = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -303,10 +315,16 @@ def _cpu_of(pid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # fields[3] is the session id (gunicorn and Celery lead their own session)
-        if int(fields[3]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        # fields[1] is the parent, fields[3] the session id (gunicorn and Celery lead their own session)
+        if int(fields[3]) == pid or int(fields[1]) == pid or int(entry.name) == pid:
+            seconds[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a process that ended
+    in between is not counted; one that started counts whole)."""
+    return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in after.items())
 
 
 # --- the simulated users ------------------------------------------------------------------------------
@@ -652,12 +670,11 @@ def run_step(host: str, classes: dict, kinds: dict[str, float], target: float, r
     window_start = time.time()
     gevent.sleep(seconds)
     window_end = time.time()
-    cpu = {name: _cpu_of(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu = {name: _cpu_used(cpu_before[name], _cpu_of(pid)) for name, pid in pids.items()}
     own = resource.getrusage(resource.RUSAGE_SELF)
     cpu["load generator"] = own.ru_utime + own.ru_stime - own_before.ru_utime - own_before.ru_stime
-    runner.stop()  # lets each user finish its task (a sale, an order and its payment), 30 s at most
-    runner.greenlet.join(timeout=60) if runner.greenlet else None
-    runner.quit()
+    runner.stop()  # returns when each user finished its task (a sale, an order and its payment), 30 s at most
+    runner.quit()  # (its greenlet group holds a CPU monitor that never ends: nothing to join)
     measured = [r for r in records if window_start <= r.at < window_end]
     names = sorted({r.name for r in measured})
     rows = {name: _summary([r for r in measured if r.name == name]) for name in names}
@@ -783,7 +800,11 @@ def verify(data: dict, ledger: Ledger, since) -> dict:
 
 
 def _rates() -> list[float]:
-    rates = [float(r) for r in os.environ.get("BENCH_LOAD_RATES", "25,50,100,200,400,800,1600").split(",") if r.strip()]
+    rates = [
+        float(r)
+        for r in os.environ.get("BENCH_LOAD_RATES", "10,15,20,30,40,60,80,120,160,240,320,480,640,960,1280").split(",")
+        if r.strip()
+    ]
     cap = float(os.environ.get("BENCH_LOAD_MAX_RATE") or 0)
     return [r for r in rates if not cap or r <= cap]
 
@@ -832,7 +853,12 @@ def run(url: str) -> int:
         f"(log {LOG}); Celery worker with beat: {'on queue ' + queue if worker else 'none (tasks stay queued)'}; "
         f"rate limits {HIGH_LIMIT} ({', '.join(RATE_LIMIT_ENV)})"
     )
-    pids = {"gunicorn": server.pid, **({"celery": worker.pid} if worker else {})}
+    postmaster = _postmaster()
+    pids = {
+        "gunicorn": server.pid,
+        **({"celery": worker.pid} if worker else {}),
+        **({"postgres": postmaster} if postmaster else {}),
+    }
     host = f"http://127.0.0.1:{port}"
     records: list[Record] = []
     ledger = Ledger()

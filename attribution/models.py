@@ -157,6 +157,7 @@ class OrderAttribution(models.Model):
         on_delete=models.PROTECT,
         related_name="attribution",
         primary_key=True,
+        db_constraint=False,  # orders are never deleted (a trigger refuses it once attributed): see AttributionLine
     )
     policy = models.ForeignKey(
         Policy,
@@ -215,7 +216,7 @@ class SettlementPeriod(models.Model):
         return self.month.strftime("%Y-%m")
 
 
-def _unchecked(to, verbose_name, *, null: bool = False, related_name: str = "+"):
+def _unchecked(to, verbose_name, *, null: bool = False, related_name: str = "+", db_index: bool = False):
     """A reference of an attribution line with neither an index nor a database foreign key (see
     ``AttributionLine``): protected from deletion by Django, and written only from joined rows."""
     return models.ForeignKey(
@@ -225,7 +226,7 @@ def _unchecked(to, verbose_name, *, null: bool = False, related_name: str = "+")
         blank=null,
         on_delete=models.PROTECT,
         related_name=related_name,
-        db_index=False,
+        db_index=db_index,
         db_constraint=False,
     )
 
@@ -234,22 +235,22 @@ class AttributionLine(models.Model):
     """One order line's amount credited to one (clerk, store), or taken back by a return. Written once;
     a settled line is never edited (a later return makes a negative line in the next open period).
 
-    Written a million a month by one set-based statement, so the table carries only the database
-    checks that matter there: the order and the order line are foreign keys; the clerk, store,
-    binding, policy, return and period come from the rows the statement joins (all kept for good:
-    nothing they point at is ever deleted), and a (clerk, store) that did not exist would be refused
-    when the month's settlement lines, which have foreign keys, are written. Without those checks the
-    month is attributed in about 21 s instead of 35 (bench/attribution.py)."""
+    Written a million a month by one set-based statement, so the table carries no foreign key checks:
+    every reference comes from the rows the statement joins, and nothing it points at is ever deleted.
+    For the order and its lines a trigger (migration 0005) refuses deleting an attributed order or
+    one of its lines, so a line never points at nothing; a (clerk, store) that did not exist would be
+    refused when the month's settlement lines, which have foreign keys, are written. A foreign key
+    check costs a lookup and a row lock on the order (or line) for every line written: the month's
+    attribution took 35 s with every check, 21 s with those on the order and line, and without them
+    see the README's benchmark table (bench/attribution.py)."""
 
     class Kind(models.TextChoices):
         SALE = "sale", _("Sale")
         CLAWBACK = "clawback", _("Return taken back")
 
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    order = models.ForeignKey("orders.Order", verbose_name=_("order"), on_delete=models.PROTECT, related_name="+")
-    order_line = models.ForeignKey(
-        "orders.OrderLine", verbose_name=_("order line"), on_delete=models.PROTECT, related_name="+", db_index=False
-    )
+    order = _unchecked("orders.Order", _("order"), db_index=True)
+    order_line = _unchecked("orders.OrderLine", _("order line"))
     ret = _unchecked("orders.Return", _("return"), null=True)
     reverses = _unchecked("self", _("takes back"), null=True)
     clerk = _unchecked(USER, _("clerk"), null=True)

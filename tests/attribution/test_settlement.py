@@ -12,6 +12,7 @@ from attribution import settlement
 from attribution.models import AttributionLine, SettlementLine, SettlementPeriod
 from omo.core.errors import ConflictError, PermissionDeniedError
 from orders import services as orders
+from orders.models import Order
 from tests.attribution.conftest import DAY0, counter_sale, web_order
 
 
@@ -148,6 +149,23 @@ def test_a_settled_line_cannot_be_changed_even_by_hand(shop, sales, clock, hq_ad
         with pytest.raises((InternalError, IntegrityError)), transaction.atomic():
             tamper()
     assert AttributionLine.objects.get(pk=line.pk).commission == line.commission
+
+
+def test_an_attributed_order_and_its_lines_cannot_be_deleted_even_by_hand(shop, sales, require_postgres):
+    """The lines and the order's claim have no foreign key to the order (a month writes a million of
+    them); a trigger keeps the reference whole instead."""
+    from django.db import connection
+
+    line = AttributionLine.objects.first()
+    for statement in ("DELETE FROM orders_orderline WHERE order_id = %s", "DELETE FROM orders_order WHERE id = %s"):
+        with (
+            pytest.raises(InternalError, match="is attributed: it is never deleted"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [line.order_id])
+    assert AttributionLine.objects.filter(order_id=line.order_id).exists()
+    assert Order.objects.filter(pk=line.order_id, lines__isnull=False).exists()
 
 
 def test_months_are_approved_in_order_and_only_by_finance(shop, sales, clock, clerk_a, hq_admin):

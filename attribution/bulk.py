@@ -227,23 +227,50 @@ def _inline(build, policy: Policy) -> str:
         return cursor.mogrify(expression, params).decode().replace("%", "%%")
 
 
-def orders_attribute_bulk(*, paid_from: datetime, paid_to: datetime, order_ids: list[int] | None = None) -> int:
+def orders_attribute_bulk(
+    *, paid_from: datetime, paid_to: datetime, order_ids: list[int] | None = None, workers: int = 1
+) -> int:
     """Attributes every paid order of [paid_from, paid_to) not attributed yet (or only ``order_ids``),
     each under the policy in force when it was paid, one statement per policy version. Returns how
-    many orders were attributed. PostgreSQL only."""
+    many orders were attributed. PostgreSQL only.
+
+    ``workers`` > 1 splits each policy's window into that many equal slices of time, each one
+    statement in its own transaction on its own connection, run at the same time (a month at once:
+    PostgreSQL runs an ``INSERT … SELECT`` on one core). Each slice commits by itself; one that fails
+    leaves the others attributed, and running the call again attributes what is left (an order is
+    claimed once, whoever claims it). Inside a caller's transaction the slices run one after the
+    other in it, as with one worker."""
     if connection.vendor != "postgresql":
         raise RuntimeError("orders_attribute_bulk runs on PostgreSQL; elsewhere use orders_attribute_pending")
     policies = _adopted()
-    done = 0
+    slices = []
     for i, policy in enumerate(policies):
         start = max(paid_from, policy.effective_from)
         end = min(paid_to, policies[i + 1].effective_from) if i + 1 < len(policies) else paid_to
         if start >= end:
             continue
-        sql, params = _statement(policy, start, end, order_ids)
-        with transaction.atomic(), connection.cursor() as cursor:
-            # a month is hundreds of thousands of orders: sort and hash them in memory, not on disk
-            cursor.execute("SET LOCAL work_mem = '128MB'")
-            cursor.execute(sql, params)
-            done += cursor.fetchone()[0]
-    return done
+        parts = workers if workers > 1 and order_ids is None else 1
+        step = (end - start) / parts
+        bounds = [start + step * k for k in range(parts)] + [end]
+        slices += [(policy, bounds[k], bounds[k + 1]) for k in range(parts) if bounds[k] < bounds[k + 1]]
+    if workers <= 1 or len(slices) <= 1 or connection.in_atomic_block:
+        return sum(_attribute_slice(policy, start, end, order_ids) for policy, start, end in slices)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(part):
+        try:  # a thread has its own connection: closed when its slice is done
+            return _attribute_slice(*part, order_ids)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(run, slices))
+
+
+def _attribute_slice(policy: Policy, start: datetime, end: datetime, order_ids: list[int] | None) -> int:
+    sql, params = _statement(policy, start, end, order_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # a month is hundreds of thousands of orders: sort and hash them in memory, not on disk
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]

@@ -15,12 +15,15 @@ Measured, one after the other:
            lines, one statement), then ``settlement_build`` of the month (one aggregate)
   rerun    ``settlement_build`` again with nothing changed
   rebuilt  ``settlement_build`` forced to aggregate again (its inputs marker cleared)
+  parallel the lines and claims emptied, the month attributed again on ``BENCH_ATTRIBUTION_WORKERS``
+           connections at once (default: the cores, at most 4; slices of time), then settled again
 and checked: the draft's totals equal the raw aggregate's per (clerk, store), and every order is
 attributed once.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -282,6 +285,22 @@ def run() -> dict:
     forced = settlement_build(month=shop["month"])
     rebuilt = time.perf_counter() - t
 
+    # the same month again on several connections at once (``attribute_orders --workers``): the lines
+    # and claims emptied (TRUNCATE: the append-only guards are per row), attributed in slices of time,
+    # then the draft built again; it must come out the same to the cent
+    workers = int(os.environ.get("BENCH_ATTRIBUTION_WORKERS") or min(os.cpu_count() or 1, 4))
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE attribution_attributionline, attribution_orderattribution")
+        cursor.execute("CHECKPOINT")
+    t = time.perf_counter()
+    attributed_parallel = orders_attribute_bulk(paid_from=shop["start"], paid_to=shop["end"], workers=workers)
+    attribute_parallel = time.perf_counter() - t
+    SettlementPeriod.objects.filter(pk=period.pk).update(inputs="")
+    t = time.perf_counter()
+    parallel_period = settlement_build(month=shop["month"])
+    settle_parallel = time.perf_counter() - t
+    ours_parallel = attribute_parallel + settle_parallel
+
     # the same totals as the raw aggregate (its rule set: counter sales and latest bindings; the bench
     # has no leavers, exclusions or category rates; referral-code orders are left out of both)
     draft = {(r.clerk_id, r.store_id): (r.lines, r.base) for r in forced.totals.exclude(lines=0)}
@@ -318,6 +337,15 @@ def run() -> dict:
     print(f"{'ours: settle (settlement_build, one aggregate)':<58} {settle:>9.2f} {settle / raw:>8.2f}")
     print(f"{'ours: attribute + settle':<58} {ours:>9.2f} {ours / raw:>8.2f}   goal <= 2.00")
     print(f"{'ours against the raw write':<58} {'':>9} {ours / raw_write:>8.2f}")
+    label = f"ours, {workers} connections: attribute"
+    print(f"{label:<58} {attribute_parallel:>9.2f} {attribute_parallel / raw:>8.2f}")
+    print(
+        f"{'ours, ' + str(workers) + ' connections: settle':<58} {settle_parallel:>9.2f} {settle_parallel / raw:>8.2f}"
+    )
+    print(
+        f"{'ours, ' + str(workers) + ' connections: attribute + settle':<58} {ours_parallel:>9.2f} "
+        f"{ours_parallel / raw:>8.2f}   goal <= 2.00"
+    )
     print(f"{'re-run of the unchanged draft':<58} {rerun:>9.3f} {rerun / ours:>8.4f}   (of ours; goal <= 0.1)")
     print(f"{'draft forced to aggregate again':<58} {rebuilt:>9.2f} {rebuilt / ours:>8.4f}   (of ours)")
     lines_written = AttributionLine.objects.count()
@@ -325,7 +353,9 @@ def run() -> dict:
         f"\norders attributed: {attributed:,} (each once: {orders_once}); attribution lines written: "
         f"{lines_written:,}; draft (clerk, store) rows: {forced.totals.count()}; same fingerprint on every "
         f"build: {period.fingerprint == again.fingerprint == forced.fingerprint}; totals equal to the raw "
-        f"aggregate for every (clerk, store): {mismatches == 0} ({len(raw_rows)} rows, {mismatches} differ)"
+        f"aggregate for every (clerk, store): {mismatches == 0} ({len(raw_rows)} rows, {mismatches} differ); "
+        f"on {workers} connections: {attributed_parallel:,} orders, the same fingerprint: "
+        f"{parallel_period.fingerprint == period.fingerprint}"
     )
     return {
         "raw": raw,
@@ -334,4 +364,6 @@ def run() -> dict:
         "settle": settle,
         "rerun": rerun,
         "rebuilt": rebuilt,
+        "attribute_parallel": attribute_parallel,
+        "settle_parallel": settle_parallel,
     }

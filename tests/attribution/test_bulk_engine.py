@@ -3,10 +3,13 @@ per-order rules in Python (``services.decide`` + ``build_lines``), on random mem
 source (some ended, some not counting), clerks who left, referral codes and counter sales, under every
 conflict rule and leaver rule, with category and channel rates, exclusions and age factors."""
 
+import io
 import random
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.core.management import call_command
 
 from attribution import services as attribution
 from attribution.bulk import orders_attribute_bulk
@@ -24,12 +27,9 @@ FIELDS = ("order_line_id", "clerk_id", "store_id", "binding_id", "rule", "share"
           "commission", "store_amount", "personal_amount", "eligible_on")  # fmt: skip
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("conflict", ["latest", "first", "split"])
-@pytest.mark.parametrize("departed", ["store", "nobody"])
-def test_the_sql_engine_agrees_with_the_rules_line_for_line(
-    require_postgres, shop, policy, clock, hq_admin, conflict, departed
-):
+def _scenario(shop, policy, clock, hq_admin, conflict: str, departed: str) -> tuple[list, dict]:
+    """36 paid orders of every kind over 60 days of random bindings; returns the lines and rules the
+    Python rules give them (nothing attributed yet)."""
     rng = random.Random(f"{conflict}-{departed}")
     policy(
         conflict=conflict,
@@ -111,11 +111,48 @@ def test_the_sql_engine_agrees_with_the_rules_line_for_line(
         for line in attribution.build_lines(order, list(order.lines.all()), the_policy, decision):
             expected.append(plain(getattr(line, f) for f in FIELDS))
 
+    assert len(paid) == 36 and not OrderAttribution.objects.exists()
+    return expected, rules
+
+
+def _plain_lines() -> list:
+    return [
+        tuple(v.normalize() if hasattr(v, "normalize") else v for v in row)
+        for row in AttributionLine.objects.values_list(*FIELDS)
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("conflict", ["latest", "first", "split"])
+@pytest.mark.parametrize("departed", ["store", "nobody"])
+def test_the_sql_engine_agrees_with_the_rules_line_for_line(
+    require_postgres, shop, policy, clock, hq_admin, conflict, departed
+):
+    expected, rules = _scenario(shop, policy, clock, hq_admin, conflict, departed)
+
     done = orders_attribute_bulk(paid_from=DAY0, paid_to=DAY0 + timedelta(days=90))
 
-    assert done == len(paid) == 36
-    actual = [plain(row) for row in AttributionLine.objects.values_list(*FIELDS)]
-    assert sorted(actual, key=str) == sorted(expected, key=str)
+    assert done == 36
+    assert sorted(_plain_lines(), key=str) == sorted(expected, key=str)
     assert dict(OrderAttribution.objects.values_list("order_id", "rule")) == rules
     assert len(set(rules.values())) >= 4 and len(expected) > 20  # the scenario reaches several rules and lines
     assert orders_attribute_bulk(paid_from=DAY0, paid_to=DAY0 + timedelta(days=90)) == 0  # once only
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_backfill_on_several_connections_gives_the_same_lines(require_postgres, shop, policy, clock, hq_admin):
+    """``manage.py attribute_orders --workers 3``: three slices of time, each on its own connection and
+    in its own transaction, at the same time; the lines are those of the rules, each order once."""
+    with mock.patch("omo.core.queue.enqueue"):  # the queue attributes nothing as the orders are paid
+        expected, rules = _scenario(shop, policy, clock, hq_admin, "split", "store")
+    first, last = DAY0.date(), (DAY0 + timedelta(days=90)).date()
+    out = io.StringIO()
+
+    call_command("attribute_orders", "--from", str(first), "--to", str(last), "--workers", "3", stdout=out)
+
+    assert out.getvalue().startswith("36 orders attributed")
+    assert sorted(_plain_lines(), key=str) == sorted(expected, key=str)
+    assert dict(OrderAttribution.objects.values_list("order_id", "rule")) == rules
+    call_command("attribute_orders", "--from", str(first), "--to", str(last), "--workers", "3", stdout=out)
+    assert "\n0 orders attributed" in out.getvalue()  # once only

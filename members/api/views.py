@@ -204,9 +204,11 @@ class WalletCouponSerializer(serializers.Serializer):
 
 
 class MemberWalletApi(APIView):
-    """GET: the member's coupon wallet (one wallet for every channel). POST ``{"code"}``: collect."""
+    """GET: the member's coupon wallet (one wallet for every channel). POST ``{"code"}``: collect (a try
+    of a code: counted against the coupon-check limit, 429 ``rate_limited``)."""
 
     permission_classes = [IsStaffOrChannel]
+    throttle_classes = [CouponThrottle]  # POST only
 
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=32)

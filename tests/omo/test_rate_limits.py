@@ -238,6 +238,20 @@ def test_coupon_checks_are_limited_per_member_not_per_frontend(shop, limits):
     assert other == "coupon_not_found"
 
 
+def test_collecting_a_coupon_by_code_counts_as_a_coupon_check(shop, limits):
+    limits(coupon_shopper="3/m")
+    web = frontend(shop.web, shop.member)
+    wallet = f"/api/v1/members/{shop.member.member_no}/coupons/"
+
+    tries = [web.post(wallet, {"code": f"GUESS{n}"}, format="json").status_code for n in range(2)]
+    check = web.post(COUPON_URL, {"code": "GUESS", "lines": []}, format="json").status_code
+    refused = web.post(wallet, {"code": "GUESS9"}, format="json")
+
+    assert tries == [404, 404] and check == 404  # one counter for every way of trying a code
+    refused_properly(refused)
+    assert web.get(wallet).status_code == 200  # reading the wallet is not a try
+
+
 def test_staff_coupon_checks_are_counted_per_login(db, clerk_a, clerk_b, limits):
     limits(coupon_shopper="1/m")
     body = {"code": "GUESS", "lines": []}

@@ -114,6 +114,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lock ends when it s
 AXES_CLIENT_IP_CALLABLE = "omo.core.ratelimit.network_ip"
 AXES_LOCKOUT_CALLABLE = "omo.org.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "omo.org.lockout.lockout_username"
+# staff log-in records (successes with address and browser, failures) are personal data: kept this long
+STAFF_LOGIN_LOG_DAYS = env.env_int(E, "STAFF_LOGIN_LOG_DAYS", 90, minimum=1)
 AXES_SENSITIVE_PARAMETERS = []  # failures are logged with username and address; a password never is
 
 INSTALLED_APPS = [
@@ -319,6 +321,7 @@ CELERY_BEAT_SCHEDULE = {
     "marketing-segments": {"task": "marketing.tasks.segments_refresh", "schedule": crontab(hour=2, minute=15)},
     "marketing-campaigns": {"task": "marketing.tasks.campaigns_sweep", "schedule": 60.0},
     "coupon-issue-jobs": {"task": "members.tasks.coupon_issue_jobs_sweep", "schedule": 60.0},
+    "purge-staff-login-logs": {"task": "omo.org.tasks.staff_login_logs_purge", "schedule": crontab(hour=3, minute=25)},
     "nightly-clear-expired-sessions": {
         "task": "omo.core.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),

@@ -358,3 +358,18 @@ def staff_pin_check(*, username: str, pin: str, store_id: int) -> User:
     except Exception as error:
         logger.warning("PIN failures not cleared: the cache did not answer (%s)", type(error).__name__)
     return profile.user
+
+
+def staff_login_logs_purge(*, days: int | None = None) -> int:
+    """Deletes the staff log-in records (django-axes: each log-in with its address and browser, each
+    failure) older than ``days`` (``STAFF_LOGIN_LOG_DAYS``, 90): they are personal data, kept for
+    security reviews and no longer. A lock in force (the failure counter) is never touched. Returns
+    how many records went."""
+    from axes.models import AccessFailureLog, AccessLog
+    from django.conf import settings
+
+    before = timezone.now() - timedelta(days=days or settings.STAFF_LOGIN_LOG_DAYS)
+    with transaction.atomic():
+        logins, _ = AccessLog.objects.filter(attempt_time__lt=before).delete()
+        failures, _ = AccessFailureLog.objects.filter(attempt_time__lt=before).delete()
+    return logins + failures

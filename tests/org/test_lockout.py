@@ -127,3 +127,32 @@ def test_the_test_clients_login_still_works(clerk):
     browser = Client()
     assert browser.login(username="lock.clerk", password=PASSWORD) is True
     assert logged_in(browser)
+
+
+def test_old_login_records_are_purged_and_a_lock_in_force_stays(clerk, settings):
+    """Each staff log-in is recorded with its address and browser (axes' access log): personal data,
+    deleted after STAFF_LOGIN_LOG_DAYS by a nightly job."""
+    from axes.models import AccessLog
+
+    from omo.org import tasks
+
+    assert settings.CELERY_BEAT_SCHEDULE["purge-staff-login-logs"]["task"] == tasks.staff_login_logs_purge.name
+    settings.STAFF_LOGIN_LOG_DAYS = 90
+    with time_machine.travel(timedelta(days=-91)):
+        assert logged_in_after(Client(), "lock.clerk", PASSWORD)
+    with time_machine.travel(timedelta(days=-89)):
+        assert logged_in_after(Client(), "lock.clerk", PASSWORD)
+    for n in range(5):
+        log_in(Client(), "lock.clerk", f"wrong-{n}")  # locked now
+    assert AccessLog.objects.count() == 2
+
+    assert tasks.staff_login_logs_purge.delay().get() == 1
+
+    assert AccessLog.objects.count() == 1  # the one 89 days old stays
+    assert AccessAttempt.objects.filter(username="lock.clerk").exists()  # the lock is not a log
+    assert log_in(Client(), "lock.clerk", PASSWORD).status_code == 429
+
+
+def logged_in_after(client, username, password) -> bool:
+    log_in(client, username, password)
+    return logged_in(client)

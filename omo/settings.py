@@ -97,6 +97,8 @@ RATE_LIMITS = {
     "coupon_channel": env.env_str(E, "RATE_LIMIT_COUPON_CHANNEL", "6000/m"),  # per channel key
     "order_shopper": env.env_str(E, "RATE_LIMIT_ORDER_SHOPPER", "10/m"),  # orders placed per shopper
     "order_channel": env.env_str(E, "RATE_LIMIT_ORDER_CHANNEL", "6000/m"),  # per channel key
+    # wrong staff passwords from one address, whatever the usernames (spraying many logins)
+    "staff_login_address": env.env_str(E, "RATE_LIMIT_STAFF_LOGIN_ADDRESS", "50/15m"),
 }
 for _name, _rate in RATE_LIMITS.items():
     if not re.fullmatch(r"off|\d+/\d*[smhd]", _rate.lower()):

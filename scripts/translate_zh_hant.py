@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "Too many wrong passwords from this network: log-ins from here are paused for %(minutes)d minutes.": "此網路的密碼錯誤次數過多：從這裡登入已暫停 %(minutes)d 分鐘。",
     "Switching clerks is unavailable for a moment; log in with your password instead.": "暫時無法切換店員；請改用密碼登入。",
     "%(name)s: cancelled.": "%(name)s：已取消。",
     "still in": "仍在其中",
@@ -1912,6 +1913,10 @@ def main() -> int:
         return f"{match.group(1)}msgstr {quote(ZH_HANT[msgid])}\n"
 
     text = ENTRY.sub(fill, text).replace("#, fuzzy\n", "")
+    # every msgstr is ours: a fuzzy guess by msgmerge is replaced above, so its flag and the previous
+    # msgid it quotes go (compilemessages leaves fuzzy entries out)
+    text = re.sub(r"(?m)^#, fuzzy, ", "#, ", text)
+    text = re.sub(r"(?m)^#\|.*\n(?:\n(?=#\|))?", "", text)
     text = text.replace(
         '"Plural-Forms: nplurals=INTEGER; plural=EXPRESSION;\\n"', '"Plural-Forms: nplurals=1; plural=0;\\n"'
     )

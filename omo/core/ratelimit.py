@@ -148,6 +148,31 @@ def check(rules: Iterable[Rule], *, now: float | None = None) -> float:
     return wait
 
 
+def peek(rules: Iterable[Rule], *, now: float | None = None) -> float:
+    """Whether one more request would fit under every rule, counting nothing: 0 when it would,
+    otherwise the seconds to wait (for a limit on failures, checked before the attempt, counted by
+    ``check`` only when it fails). A cache that does not answer lets it through."""
+    now = time.time() if now is None else now
+    cache = _cache()
+    wait = 0.0
+    try:
+        for rule in rules:
+            parsed = parse_rate(settings.RATE_LIMITS.get(rule.name))
+            if parsed is None:
+                continue
+            limit, period = parsed
+            window = int(now // period)
+            elapsed = now - window * period
+            prev = int(cache.get(_key(rule, window - 1)) or 0)
+            count = int(cache.get(_key(rule, window)) or 0)
+            if prev * (period - elapsed) / period + count + 1 > limit:
+                wait = max(wait, _wait(limit, period, prev, count, elapsed), 1.0)
+    except Exception:
+        log.warning("rate limit not read: the cache did not answer", exc_info=True)
+        return 0.0
+    return wait
+
+
 # --- who is calling --------------------------------------------------------------------------------
 
 

@@ -15,6 +15,12 @@ class OrgConfig(AppConfig):
         # channel keys are looked up per request: reused a few seconds, dropped when one is revoked
         watch(ChannelCredential, SalesChannel)
 
+        from django.contrib.auth.signals import user_login_failed
+
+        from omo.org.lockout import count_failure
+
+        user_login_failed.connect(count_failure, dispatch_uid="omo.org.lockout.count_failure")
+
 
 class OmoAdminConfig(admin_apps.AdminConfig):
     """The Django admin with this project's HQ-only site (omo/org/admin_site.py)."""

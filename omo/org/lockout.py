@@ -7,6 +7,12 @@ address) that username cannot log in, not even with the right password, for
 limit clears the count; an HQ admin unlocks at once by deleting the username's rows under
 *Axes › Access attempts* in the admin (or ``manage.py axes_reset_username NAME``). Failures are kept
 there and logged with the username and address, never the password.
+
+Besides, one address that sends more than ``RATE_LIMIT_STAFF_LOGIN_ADDRESS`` (50 in 15 minutes) wrong
+passwords, whatever the usernames, is paused (trying many usernames a few times each stays under the
+per-username lock): its log-ins get the same 429 page until the count slides down. The counter is the
+rate limiter's, in Redis, shared by every worker. The limit is high because a store's clerks share
+one address.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import math
 
 from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -45,15 +52,47 @@ def seconds_left(username: str | None) -> int:
     return max(1, math.ceil((latest + cool_off - timezone.now()).total_seconds()))
 
 
+def _address_rule(request):
+    from omo.core.ratelimit import Rule, network_ip
+
+    address = network_ip(request)
+    return Rule("staff_login_address", f"ip:{address}") if address else None
+
+
+def address_paused(request) -> float:
+    """Seconds until a log-in from this request's address is tried again: 0 unless it sent more wrong
+    staff passwords than ``RATE_LIMIT_STAFF_LOGIN_ADDRESS`` (50 in 15 minutes), whatever the usernames."""
+    from omo.core.ratelimit import peek
+
+    rule = _address_rule(request)
+    return peek([rule]) if rule else 0.0
+
+
+def count_failure(sender, credentials=None, request=None, **kwargs) -> None:
+    """``user_login_failed``: one more wrong password from this address (not a try refused because the
+    address was paused: that would only push the pause on)."""
+    from omo.core.ratelimit import check
+
+    if request is None or getattr(request, "omo_address_wait", None):
+        return
+    if rule := _address_rule(request):
+        check([rule])
+
+
 def lockout_response(request, original_response=None, credentials: dict | None = None):
     """429 with ``Retry-After``: the lockout page, or the API's error shape for a JSON caller."""
-    username = lockout_username(request, credentials)
-    seconds = seconds_left(username)
-    minutes = max(1, math.ceil(seconds / 60))
-    message = _(
-        "Too many wrong passwords: this login is locked for %(minutes)d minutes. "
-        "Try again later or ask HQ to unlock it."
-    ) % {"minutes": minutes}
+    address_wait = getattr(request, "omo_address_wait", None)
+    if address_wait:
+        seconds = max(1, math.ceil(address_wait))
+        message = _(
+            "Too many wrong passwords from this network: log-ins from here are paused for %(minutes)d minutes."
+        ) % {"minutes": max(1, math.ceil(seconds / 60))}
+    else:
+        seconds = seconds_left(lockout_username(request, credentials))
+        message = _(
+            "Too many wrong passwords: this login is locked for %(minutes)d minutes. "
+            "Try again later or ask HQ to unlock it."
+        ) % {"minutes": max(1, math.ceil(seconds / 60))}
     if "json" in request.headers.get("Accept", "") or request.headers.get("X-Requested-With") == "XMLHttpRequest":
         response = JsonResponse(
             {"code": "login_locked", "message": message, "details": {"retry_after": seconds}}, status=429
@@ -73,4 +112,8 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None and getattr(settings, "LOCKOUT_ALLOW_NO_REQUEST", False):
             return None
+        if request is not None and (wait := address_paused(request)):
+            request.omo_address_wait = wait  # lockout_response says why
+            request.axes_locked_out = True  # axes' middleware answers with lockout_response
+            raise AxesBackendPermissionDenied("too many wrong passwords from this address")
         return super().authenticate(request, username=username, password=password, **kwargs)

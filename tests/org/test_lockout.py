@@ -156,3 +156,27 @@ def test_old_login_records_are_purged_and_a_lock_in_force_stays(clerk, settings)
 def logged_in_after(client, username, password) -> bool:
     log_in(client, username, password)
     return logged_in(client)
+
+
+def test_many_usernames_tried_from_one_address_pause_that_address(db, store_a, settings):
+    """Spraying: a few wrong passwords for each of many usernames stays under the per-username lock;
+    the address's own count (RATE_LIMIT_STAFF_LOGIN_ADDRESS) pauses it. Another address is not."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "staff_login_address": "6/15m"}
+    make_staff(Role.CLERK, store=store_a, username="spray.target")
+    attacker, store = Client(REMOTE_ADDR="203.0.113.9"), Client(REMOTE_ADDR="198.51.100.7")
+
+    tries = [log_in(attacker, f"user{n}", "guess").status_code for n in range(6)]  # 6 usernames, once each
+    paused = log_in(attacker, "spray.target", PASSWORD)  # even the right password, from there
+    json_paused = log_in(attacker, "spray.target", PASSWORD, HTTP_ACCEPT="application/json")
+
+    assert tries == [200] * 6  # the form again each time: no username reached its own limit
+    assert paused.status_code == 429 and "from this network" in paused.content.decode()
+    assert 1 <= int(paused["Retry-After"]) <= 15 * 60
+    assert json_paused.json()["code"] == "login_locked"
+    assert not AccessAttempt.objects.filter(username="spray.target").exists()  # the username is not locked
+    assert logged_in_after(store, "spray.target", PASSWORD)  # from the store's address it logs in
+    with time_machine.travel(timedelta(minutes=31)):  # two windows on: the count has slid out
+        assert logged_in_after(attacker, "spray.target", PASSWORD)

@@ -115,6 +115,37 @@ def _wait(limit: int, period: int, prev: int, count: int, elapsed: float) -> flo
     return rest + max(0.0, period - (limit - 1) * period / count)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Where ``now`` falls for one rule: its limit and period, the current window's key, the seconds
+    into it, and the previous window's count (which slides out as this window goes on)."""
+
+    limit: int
+    period: int
+    key: str
+    elapsed: float
+    prev: int
+
+    def over(self, count: int) -> bool:
+        """Whether ``count`` requests in this window (with the previous one's share) exceed the limit."""
+        return self.prev * (self.period - self.elapsed) / self.period + count > self.limit
+
+    def wait(self, count: int) -> float:
+        """Seconds until one more fits, ``count`` being let through in this window already."""
+        return max(_wait(self.limit, self.period, self.prev, count, self.elapsed), 1.0)
+
+
+def _windows(cache, rules: Iterable[Rule], now: float):
+    for rule in rules:
+        parsed = parse_rate(settings.RATE_LIMITS.get(rule.name))
+        if parsed is None:
+            continue
+        limit, period = parsed
+        window = int(now // period)
+        prev = int(cache.get(_key(rule, window - 1)) or 0)
+        yield _Window(limit, period, _key(rule, window), now - window * period, prev)
+
+
 def check(rules: Iterable[Rule], *, now: float | None = None) -> float:
     """Counts one request against every rule: 0 when it is let through, otherwise the seconds to wait
     (and then nothing was counted)."""
@@ -123,19 +154,11 @@ def check(rules: Iterable[Rule], *, now: float | None = None) -> float:
     taken: list[tuple[str, int]] = []
     wait = 0.0
     try:
-        for rule in rules:
-            parsed = parse_rate(settings.RATE_LIMITS.get(rule.name))
-            if parsed is None:
-                continue
-            limit, period = parsed
-            window = int(now // period)
-            elapsed = now - window * period
-            prev = int(cache.get(_key(rule, window - 1)) or 0)
-            key = _key(rule, window)
-            count = _incr(cache, key, 2 * period + 1)
-            taken.append((key, 2 * period + 1))
-            if prev * (period - elapsed) / period + count > limit:
-                wait = max(wait, _wait(limit, period, prev, count - 1, elapsed), 1.0)
+        for w in _windows(cache, rules, now):
+            count = _incr(cache, w.key, 2 * w.period + 1)
+            taken.append((w.key, 2 * w.period + 1))
+            if w.over(count):
+                wait = w.wait(count - 1)
                 break
         if wait:
             for key, ttl in taken:
@@ -156,17 +179,10 @@ def peek(rules: Iterable[Rule], *, now: float | None = None) -> float:
     cache = _cache()
     wait = 0.0
     try:
-        for rule in rules:
-            parsed = parse_rate(settings.RATE_LIMITS.get(rule.name))
-            if parsed is None:
-                continue
-            limit, period = parsed
-            window = int(now // period)
-            elapsed = now - window * period
-            prev = int(cache.get(_key(rule, window - 1)) or 0)
-            count = int(cache.get(_key(rule, window)) or 0)
-            if prev * (period - elapsed) / period + count + 1 > limit:
-                wait = max(wait, _wait(limit, period, prev, count, elapsed), 1.0)
+        for w in _windows(cache, rules, now):
+            count = int(cache.get(w.key) or 0)
+            if w.over(count + 1):
+                wait = max(wait, w.wait(count))
     except Exception:
         log.warning("rate limit not read: the cache did not answer", exc_info=True)
         return 0.0

@@ -12,7 +12,9 @@ Besides, one address that sends more than ``RATE_LIMIT_STAFF_LOGIN_ADDRESS`` (50
 passwords, whatever the usernames, is paused (trying many usernames a few times each stays under the
 per-username lock): its log-ins get the same 429 page until the count slides down. The counter is the
 rate limiter's, in Redis, shared by every worker. The limit is high because a store's clerks share
-one address.
+one address. It is read before the password is checked and counted after a failure, so tries in
+flight at the same moment all pass the read: an address can go over by as many tries as it has in
+flight at once (the per-username lock still holds each username).
 """
 
 from __future__ import annotations

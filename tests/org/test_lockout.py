@@ -178,6 +178,7 @@ def test_many_usernames_tried_from_one_address_pause_that_address(db, store_a, s
 
         assert tries == [200] * 6  # the form again each time: no username reached its own limit
         assert paused.status_code == 429 and "from this network" in paused.content.decode()
+        assert not logged_in(attacker)  # the right password changed nothing while paused
         # the 6 slide out of the count through the next window: one more fits when 5 are left, 150 s
         # into it: 840 s left in this window + 150
         assert paused["Retry-After"] == "990"

@@ -3,9 +3,10 @@
 line), written as one statement per policy version instead of a Python loop per order.
 
 Used by the catch-up job and for a month of orders at a time (``bench/attribution.py`` runs it on
-1,000,000 order lines). Each order is claimed by inserting its ``OrderAttribution`` row with
-``ON CONFLICT DO NOTHING`` in the same statement that writes its lines, so an order the queue is
-attributing at the same moment is attributed once.
+1,000,000 order lines). Each order is claimed by inserting its ``OrderAttribution`` row in the same
+statement that writes its lines, one row per order and credit with each order line's part. An order
+the queue claims at the same moment makes that plain INSERT fail on the order's key: the statement
+is rolled back and runs again without it (``_attribute_slice``), so every order is attributed once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from attribution.models import Policy
@@ -39,28 +40,39 @@ def _like(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
 
 
-def _rate_sql(policy: Policy, params: list) -> str:
-    """The line's rate: the most specific category rate, else the channel's, else the default."""
+def _category_rate_sql(policy: Policy, params: list) -> str:
+    """A variant's category rate (the most specific), or NULL: the channel's or the default applies."""
     whens = []
     for path in sorted(policy.category_rates, key=len, reverse=True):
         whens.append("WHEN cat.path = %s OR cat.path LIKE %s ESCAPE '\\' THEN %s::numeric")
         params += [path, _like(path), policy.category_rates[path]]
-    for code, rate in sorted(policy.channel_rates.items()):
-        whens.append("WHEN o.ccode = %s THEN %s::numeric")
-        params += [code, rate]
-    params.append(str(policy.default_rate))
-    return f"CASE {' '.join(whens)} ELSE %s::numeric END" if whens else "%s::numeric"
+    return f"CASE {' '.join(whens)} END" if whens else "NULL::numeric"
 
 
-def _excluded_sql(policy: Policy, params: list) -> str:
+def _category_excluded_sql(policy: Policy, params: list) -> str:
     parts = []
     for path in policy.excluded_categories:
         parts.append("cat.path = %s OR cat.path LIKE %s ESCAPE '\\'")
         params += [path, _like(path)]
-    if policy.excluded_channels:
-        parts.append("o.ccode = ANY(%s)")
-        params.append(list(policy.excluded_channels))
-    return f"NOT ({' OR '.join(parts)})" if parts else "TRUE"
+    return f"({' OR '.join(parts)})" if parts else "FALSE"
+
+
+def _rate_sql(policy: Policy, params: list) -> str:
+    """The line's rate: its variant's category rate, else the channel's, else the default."""
+    whens = []
+    for code, rate in sorted(policy.channel_rates.items()):
+        whens.append("WHEN cr.ccode = %s THEN %s::numeric")
+        params += [code, rate]
+    params.append(str(policy.default_rate))
+    fallback = f"CASE {' '.join(whens)} ELSE %s::numeric END" if whens else "%s::numeric"
+    return f"coalesce(vr.rate, {fallback})"
+
+
+def _channel_excluded_sql(policy: Policy, params: list) -> str:
+    if not policy.excluded_channels:
+        return "TRUE"
+    params.append(list(policy.excluded_channels))
+    return "NOT (cr.ccode = ANY(%s))"
 
 
 def _factor_sql(policy: Policy, params: list) -> str:
@@ -96,6 +108,13 @@ def _statement(policy: Policy, paid_from: datetime, paid_to: datetime, order_ids
         ),
     }[policy.conflict]
     rule_of_pick = {"latest": "latest_binding", "first": "first_binding", "split": "split"}[policy.conflict]
+    # how many credits the order has and which one this is: only a split has more than one
+    n_and_k = (
+        "count(*) OVER (PARTITION BY order_id), "
+        "row_number() OVER (PARTITION BY order_id ORDER BY started_at, binding_id)"
+        if policy.conflict == "split"
+        else "1, 1"
+    )
     only = "AND o.id = ANY(%(ids)s)" if order_ids is not None else ""
     if order_ids is not None:
         p["ids"] = list(order_ids)
@@ -105,8 +124,10 @@ def _statement(policy: Policy, paid_from: datetime, paid_to: datetime, order_ids
 
     # the line-level CASE expressions are built with positional parameters and inlined as literals
     # (the statement itself takes named ones; a literal's % is doubled for that)
+    category_rate = _inline(_category_rate_sql, policy)
+    category_excluded = _inline(_category_excluded_sql, policy)
     rate = _inline(_rate_sql, policy)
-    excluded = _inline(_excluded_sql, policy)
+    channel_allowed = _inline(_channel_excluded_sql, policy)
     factor = _inline(_factor_sql, policy)
 
     sql = f"""
@@ -142,9 +163,7 @@ chosen AS (
            1 AS n, 1 AS k
     FROM direct
     UNION ALL
-    SELECT order_id, clerk_id, store_id, binding_id, started_at, '{rule_of_pick}',
-           count(*) OVER (PARTITION BY order_id),
-           row_number() OVER (PARTITION BY order_id ORDER BY started_at, binding_id)
+    SELECT order_id, clerk_id, store_id, binding_id, started_at, '{rule_of_pick}', {n_and_k}
     FROM picked
 ),
 judged AS (
@@ -152,8 +171,10 @@ judged AS (
     FROM chosen ch LEFT JOIN org_user u ON u.id = ch.clerk_id
 ),
 credits AS (
-    SELECT j.order_id, CASE WHEN j.departed THEN NULL ELSE j.clerk_id END AS clerk_id, j.store_id, j.binding_id,
-           j.rule, j.n, j.k,
+    SELECT j.order_id, j.k, CASE WHEN j.departed THEN NULL ELSE j.clerk_id END AS clerk_id, j.store_id,
+           j.binding_id, CASE WHEN j.rule = 'referral_code' AND j.departed THEN 'referral_code_departed'
+                              ELSE j.rule END AS rule,
+           j.n, o.paid_at, o.ccode,
            CASE WHEN j.binding_id IS NULL THEN 0
                 ELSE floor(extract(epoch FROM (o.paid_at - j.started_at)) / 86400)::int END AS age_days
     FROM judged j JOIN o ON o.id = j.order_id
@@ -162,56 +183,71 @@ credits AS (
 decided AS (
     SELECT o.id AS order_id,
            CASE
-             WHEN bool_or(j.rule = 'pos_sale') THEN
-               CASE WHEN bool_or(j.departed) AND %(nobody)s THEN 'pos_sale_departed' ELSE 'pos_sale' END
-             WHEN bool_or(j.rule = 'referral_code') THEN
-               CASE WHEN bool_or(j.departed) THEN 'referral_code_departed' ELSE 'referral_code' END
+             WHEN j.pos THEN CASE WHEN j.any_departed AND %(nobody)s THEN 'pos_sale_departed' ELSE 'pos_sale' END
+             WHEN j.ref THEN CASE WHEN j.any_departed THEN 'referral_code_departed' ELSE 'referral_code' END
              WHEN o.member_id IS NULL THEN 'no_member'
-             WHEN count(j.order_id) = 0 THEN 'no_binding'
-             WHEN bool_and(j.departed) AND %(nobody)s THEN '{rule_of_pick}_departed'
+             WHEN j.order_id IS NULL THEN 'no_binding'
+             WHEN j.all_departed AND %(nobody)s THEN '{rule_of_pick}_departed'
              ELSE '{rule_of_pick}'
            END AS rule
-    FROM o LEFT JOIN judged j ON j.order_id = o.id
-    GROUP BY o.id, o.member_id
+    FROM o LEFT JOIN (
+        SELECT order_id, bool_or(rule = 'pos_sale') AS pos, bool_or(rule = 'referral_code') AS ref,
+               bool_or(departed) AS any_departed, bool_and(departed) AS all_departed
+        FROM judged GROUP BY order_id
+    ) j ON j.order_id = o.id
 ),
 claimed AS (
+    -- a plain INSERT: an order claimed meanwhile by another transaction (the queue) makes it fail, and
+    -- the slice runs again without it (_attribute_slice); cheaper than ON CONFLICT for every order
     INSERT INTO attribution_orderattribution (order_id, policy_id, rule, explanation, attributed_at)
     SELECT order_id, %(policy)s, rule, CASE rule {words_sql} ELSE rule END, now() FROM decided
-    ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id
 ),
-lines AS (
-    SELECT cr.order_id, cr.clerk_id, cr.store_id, cr.binding_id, d.rule, l.id AS line_id, l.net, o.paid_at,
-           CASE WHEN cr.k = 1 THEN l.net - (cr.n - 1) * trunc(l.net / cr.n, 2) ELSE trunc(l.net / cr.n, 2) END AS base,
-           CASE WHEN cr.k = 1 THEN 1 - (cr.n - 1) * trunc(1.0 / cr.n, 4) ELSE trunc(1.0 / cr.n, 4) END AS share,
+vr AS (
+    -- each variant's category rate and exclusion, decided once per variant rather than per line
+    SELECT v.id AS variant_id, {category_rate} AS rate, {category_excluded} AS excluded
+    FROM catalog_variant v
+    JOIN catalog_product pr ON pr.id = v.product_id
+    JOIN catalog_category cat ON cat.id = pr.category_id
+),
+priced AS (
+    SELECT cr.order_id, cr.k, l.id AS line_id,
+           CASE WHEN cr.n = 1 THEN l.net
+                WHEN cr.k = 1 THEN l.net - (cr.n - 1) * trunc(l.net / cr.n, 2)
+                ELSE trunc(l.net / cr.n, 2) END AS base,
            {rate} AS rate,
            {factor} AS factor
     FROM credits cr
-    JOIN claimed USING (order_id)
-    JOIN decided d USING (order_id)
-    JOIN o ON o.id = cr.order_id
     JOIN orders_orderline l ON l.order_id = cr.order_id
-    JOIN catalog_variant v ON v.id = l.variant_id
-    JOIN catalog_product pr ON pr.id = v.product_id
-    JOIN catalog_category cat ON cat.id = pr.category_id
-    WHERE l.net > 0 AND {excluded}
+    JOIN vr ON vr.variant_id = l.variant_id
+    WHERE l.net > 0 AND NOT vr.excluded AND {channel_allowed}
 ),
-amounts AS (
-    SELECT lines.*, round(base * rate * factor, 2) AS commission FROM lines
-)
-,
+credited AS (
+    -- per credit: the totals, and each line's part as JSON text (cheaper than jsonb_agg), its lines
+    -- in the order of their ids (the sorted input of the group)
+    SELECT order_id, k, min(factor) AS factor, sum(base) AS base, sum(commission) AS commission,
+           min(rate) AS low, max(rate) AS high,
+           ('[' || string_agg('[' || line_id || ',"' || base || '","' || rate || '","' || commission || '"]', ',')
+            || ']')::jsonb AS lines
+    FROM (
+        SELECT priced.*, round(base * rate * factor, 2) AS commission FROM priced ORDER BY order_id, k, line_id
+    ) amounts
+    GROUP BY order_id, k
+),
 inserted AS (
     INSERT INTO attribution_attributionline
-        (kind, order_id, order_line_id, clerk_id, store_id, binding_id, policy_id, rule, share, base, rate,
-         factor, commission, store_amount, personal_amount, occurred_at, eligible_on, created_at)
-    SELECT 'sale', order_id, line_id, clerk_id, store_id, binding_id, %(policy)s, rule, share, base, rate, factor,
-           commission, store_amount, commission - store_amount, paid_at,
-           (paid_at AT TIME ZONE %(tz)s)::date + %(lockup)s, now()
+        (kind, order_id, clerk_id, store_id, binding_id, policy_id, rule, share, base, rate, factor, commission,
+         store_amount, personal_amount, occurred_at, eligible_on, lines, created_at)
+    SELECT 'sale', order_id, clerk_id, store_id, binding_id, %(policy)s, rule,
+           CASE WHEN n = 1 THEN 1 WHEN k = 1 THEN 1 - (n - 1) * trunc(1.0 / n, 4) ELSE trunc(1.0 / n, 4) END,
+           base, CASE WHEN low = high THEN low END, factor, commission, store_amount, commission - store_amount,
+           paid_at, (paid_at AT TIME ZONE %(tz)s)::date + %(lockup)s, lines, now()
     FROM (
-        SELECT amounts.*,
-               CASE WHEN clerk_id IS NULL THEN commission
-                    ELSE round(commission * %(store_share)s::numeric, 2) END AS store_amount
-        FROM amounts
+        SELECT cr.order_id, cr.k, cr.clerk_id, cr.store_id, cr.binding_id, cr.rule, cr.n, cr.paid_at,
+               g.factor, g.base, g.commission, g.low, g.high, g.lines,
+               CASE WHEN cr.clerk_id IS NULL THEN g.commission
+                    ELSE round(g.commission * %(store_share)s::numeric, 2) END AS store_amount
+        FROM credited g JOIN credits cr USING (order_id, k)
     ) split
     RETURNING 1
 )
@@ -267,10 +303,23 @@ def orders_attribute_bulk(
         return sum(pool.map(run, slices))
 
 
+CLAIM_TRIES = 5
+
+
 def _attribute_slice(policy: Policy, start: datetime, end: datetime, order_ids: list[int] | None) -> int:
+    """One statement in its own transaction (or savepoint). An order another transaction claimed
+    while the statement ran (the queue attributing a just-paid order) makes its plain INSERT of the
+    claims fail with a unique violation: the statement is rolled back and run again, and no longer
+    sees that order. Given up after ``CLAIM_TRIES`` such collisions in a row."""
     sql, params = _statement(policy, start, end, order_ids)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # a month is hundreds of thousands of orders: sort and hash them in memory, not on disk
-        cursor.execute("SET LOCAL work_mem = '128MB'")
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    for attempt in range(1, CLAIM_TRIES + 1):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # a month is hundreds of thousands of orders: sort and hash them in memory, not on disk
+                cursor.execute("SET LOCAL work_mem = '128MB'")
+                cursor.execute(sql, params)
+                return cursor.fetchone()[0]
+        except IntegrityError as error:
+            if attempt == CLAIM_TRIES or "attribution_orderattribution_pkey" not in str(error):
+                raise
+    raise AssertionError("unreachable")

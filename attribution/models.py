@@ -6,7 +6,7 @@ The five parts of the mechanism, and where each lives:
 1. member attribution (會員歸屬): ``Binding``, one row per event that links a member to a clerk and a
    store; never edited, only ended (by HQ) or left to run out;
 2. service events (服務事件): every paid order is attributed once (``OrderAttribution``) into
-   ``AttributionLine`` rows, one per order line and credited (clerk, store);
+   ``AttributionLine`` rows, one per credited (clerk, store), each with its order lines' parts;
 3. validity (服務效期): the ``Policy`` in force when the order was paid says how long each kind of
    binding counts, what happens when several do, and how the rate falls with a binding's age;
 4. settlement items (結算項目): the policy's excluded categories and channels and its rates;
@@ -15,6 +15,9 @@ The five parts of the mechanism, and where each lives:
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import models
@@ -231,18 +234,30 @@ def _unchecked(to, verbose_name, *, null: bool = False, related_name: str = "+",
     )
 
 
-class AttributionLine(models.Model):
-    """One order line's amount credited to one (clerk, store), or taken back by a return. Written once;
-    a settled line is never edited (a later return makes a negative line in the next open period).
+class LineItem(NamedTuple):
+    """One order line's part of an ``AttributionLine``."""
 
-    Written a million a month by one set-based statement, so the table carries no foreign key checks:
-    every reference comes from the rows the statement joins, and nothing it points at is ever deleted.
-    For the order and its lines a trigger (migration 0005) refuses deleting an attributed order or
-    one of its lines, so a line never points at nothing; a (clerk, store) that did not exist would be
-    refused when the month's settlement lines, which have foreign keys, are written. A foreign key
-    check costs a lookup and a row lock on the order (or line) for every line written: the month's
-    attribution took 35 s with every check, 21 s with those on the order and line, and without them
-    see the README's benchmark table (bench/attribution.py)."""
+    line_id: int
+    base: Decimal
+    rate: Decimal
+    commission: Decimal
+
+
+class AttributionLine(models.Model):
+    """What one order credited to one (clerk, store), or what a return or cancellation took back from
+    them: the totals of the order lines it covers, and in ``lines`` each of those lines' part (see
+    ``items``). Written once; a settled line is never edited (a later return makes a negative line in
+    the next open period).
+
+    One row per order and credit, not per order line: a month is a million order lines but about a
+    quarter of that in rows, and every row costs its indexes (bench/attribution.py).
+
+    Written by one set-based statement, so the table carries no foreign key checks: every reference
+    comes from the rows the statement joins, and nothing it points at is ever deleted. For the order
+    and its lines a trigger (migration 0005) refuses deleting an attributed order or one of its lines,
+    so a line never points at nothing; a (clerk, store) that did not exist would be refused when the
+    month's settlement lines, which have foreign keys, are written. A foreign key check costs a lookup
+    and a row lock on the order for every row written."""
 
     class Kind(models.TextChoices):
         SALE = "sale", _("Sale")
@@ -250,7 +265,6 @@ class AttributionLine(models.Model):
 
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     order = _unchecked("orders.Order", _("order"), db_index=True)
-    order_line = _unchecked("orders.OrderLine", _("order line"))
     ret = _unchecked("orders.Return", _("return"), null=True)
     reverses = _unchecked("self", _("takes back"), null=True)
     clerk = _unchecked(USER, _("clerk"), null=True)
@@ -260,7 +274,7 @@ class AttributionLine(models.Model):
     rule = models.CharField(_("rule"), max_length=30)
     share = models.DecimalField(_("share"), max_digits=5, decimal_places=4)
     base = models.DecimalField(_("attributed amount"), **MONEY)
-    rate = models.DecimalField(_("rate"), **RATE)
+    rate = models.DecimalField(_("rate"), null=True, blank=True, help_text=_("Empty when its lines differ"), **RATE)
     factor = models.DecimalField(_("age factor"), max_digits=5, decimal_places=4)
     commission = models.DecimalField(_("commission"), **MONEY)
     store_amount = models.DecimalField(_("store performance"), **MONEY)
@@ -268,6 +282,8 @@ class AttributionLine(models.Model):
     occurred_at = models.DateTimeField(_("paid or returned at"))
     eligible_on = models.DateField(_("enters settlement on"))
     period = _unchecked(SettlementPeriod, _("settled in"), null=True, related_name="lines")
+    # [[order line id, base, rate, commission], ...] (amounts as decimal strings): read through ``items``
+    lines = models.JSONField(_("order lines"), default=list)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     STORE_FIELD = "store"
@@ -294,7 +310,12 @@ class AttributionLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.order_id}/{self.order_line_id}: {self.commission}"
+        return f"{self.kind} {self.order_id} -> {self.clerk_id or '-'}@{self.store_id}: {self.commission}"
+
+    @property
+    def items(self) -> list[LineItem]:
+        """Each order line's part of this row, as decimals: they add up to its base and commission."""
+        return [LineItem(int(i), Decimal(str(b)), Decimal(str(r)), Decimal(str(c))) for i, b, r, c in self.lines]
 
 
 class SettlementLine(models.Model):

@@ -41,9 +41,7 @@ def binding_state(binding: Binding, *, at=None) -> str:
 
 def line_list(*, user) -> QuerySet[AttributionLine]:
     return scope_to_user(
-        AttributionLine.objects.select_related(
-            "order", "order_line", "clerk__staff_profile", "store", "binding", "policy", "period"
-        ),
+        AttributionLine.objects.select_related("order", "clerk__staff_profile", "store", "binding", "policy", "period"),
         user,
     ).order_by("-occurred_at", "-id")
 
@@ -53,31 +51,63 @@ def _name(user) -> str:
     return profile.display_name if profile else (user.username if user else _("nobody (the store)"))
 
 
-def explain(line: AttributionLine) -> dict:
-    """A line in words and data: which order and line, which binding, which policy version and rule,
-    which amounts."""
+def explain_all(lines) -> list[dict]:
+    """``explain`` of each of ``lines``, their order lines read in one query."""
+    from orders.models import OrderLine
+
+    lines = list(lines)
+    ids = {i.line_id for line in lines for i in line.items}
+    order_lines = OrderLine.objects.in_bulk(ids)
+    return [explain(line, order_lines=order_lines) for line in lines]
+
+
+def explain(line: AttributionLine, *, order_lines: dict | None = None) -> dict:
+    """A line in words and data: which order and which of its lines, which binding, which policy
+    version and rule, which amounts (each order line's too)."""
+    from orders.models import OrderLine
+
+    if order_lines is None:
+        order_lines = OrderLine.objects.in_bulk([i.line_id for i in line.items])
     words = []
     order = line.order
+    items = line.items
+    parts = []
+    for i in items:
+        ol = order_lines.get(i.line_id)
+        parts.append(
+            {
+                "line": i.line_id,
+                "sku": ol.sku if ol else "-",
+                "quantity": ol.quantity if ol else None,
+                "net": f"{ol.net:.2f}" if ol else None,
+                "base": f"{i.base:.2f}",
+                "rate": str(i.rate),
+                "commission": f"{i.commission:.2f}",
+            }
+        )
+    skus = ", ".join(p["sku"] for p in parts)
     if line.kind == AttributionLine.Kind.CLAWBACK and line.ret_id is None:
         words.append(
             _("Order %(order)s was cancelled and refunded: what it credited for %(sku)s is taken back.")
-            % {"order": order.number, "sku": line.order_line.sku}
+            % {"order": order.number, "sku": skus}
         )
     elif line.kind == AttributionLine.Kind.CLAWBACK:
         words.append(
             _("Return %(ret)s of order %(order)s takes back the share credited for %(sku)s.")
-            % {"ret": line.ret.number if line.ret_id else "-", "order": order.number, "sku": line.order_line.sku}
+            % {"ret": line.ret.number if line.ret_id else "-", "order": order.number, "sku": skus}
         )
     else:
         words.append(
-            _("Order %(order)s (%(channel)s), paid %(at)s: %(sku)s x %(qty)d, the member paid %(net)s for it.")
+            _("Order %(order)s (%(channel)s), paid %(at)s: %(lines)s.")
             % {
                 "order": order.number,
                 "channel": order.channel.code if order.channel_id else "-",
                 "at": timezone.localtime(line.occurred_at).strftime("%Y-%m-%d %H:%M"),
-                "sku": line.order_line.sku,
-                "qty": line.order_line.quantity,
-                "net": f"{line.order_line.net:.2f}",
+                "lines": "; ".join(
+                    _("%(sku)s x %(qty)s, the member paid %(net)s")
+                    % {"sku": p["sku"], "qty": p["quantity"], "net": p["net"]}
+                    for p in parts
+                ),
             }
         )
     rule_words = {
@@ -104,15 +134,18 @@ def explain(line: AttributionLine) -> dict:
                 "days": days if days is not None else "-",
             }
         )
+    if line.share != 1:
+        words.append(_("This credit's share of each line: %(share)s.") % {"share": f"{line.share:.4f}"})
     words.append(
         _(
-            "Policy v%(v)s: %(base)s x rate %(rate)s x age factor %(factor)s = commission %(commission)s "
-            "(store %(store)s, personal %(personal)s)."
+            "Policy v%(v)s: %(amounts)s; age factor %(factor)s: commission %(commission)s (store %(store)s, personal %(personal)s)."  # noqa: E501
         )
         % {
             "v": line.policy.version,
-            "base": f"{line.base:.2f}",
-            "rate": f"{line.rate:.4f}",
+            "amounts": "; ".join(
+                _("%(sku)s %(base)s x rate %(rate)s") % {"sku": p["sku"], "base": p["base"], "rate": p["rate"]}
+                for p in parts
+            ),
             "factor": f"{line.factor:.4f}",
             "commission": f"{line.commission:.2f}",
             "store": f"{line.store_amount:.2f}",
@@ -127,7 +160,7 @@ def explain(line: AttributionLine) -> dict:
         "id": line.pk,
         "kind": line.kind,
         "order": order.number,
-        "sku": line.order_line.sku,
+        "skus": skus,
         "clerk": _name(line.clerk) if line.clerk_id else None,
         "store": line.store.code,
         "binding": line.binding_id,
@@ -136,13 +169,14 @@ def explain(line: AttributionLine) -> dict:
         "rule": line.rule,
         "share": str(line.share),
         "base": f"{line.base:.2f}",
-        "rate": str(line.rate),
+        "rate": str(line.rate) if line.rate is not None else None,
         "factor": str(line.factor),
         "commission": f"{line.commission:.2f}",
         "store_amount": f"{line.store_amount:.2f}",
         "personal_amount": f"{line.personal_amount:.2f}",
         "eligible_on": line.eligible_on.isoformat(),
         "period": str(line.period) if line.period_id else None,
+        "lines": parts,
         "explanation": " ".join(words),
     }
 
@@ -197,9 +231,7 @@ def clerk_performance(*, clerk, day: date | None = None) -> dict:
         "by_channel": by_channel,
         "policy": policy,
         "lines": list(
-            lines.select_related("order", "order_line", "store", "binding", "policy", "ret").order_by(
-                "-occurred_at", "-id"
-            )[:50]
+            lines.select_related("order", "store", "binding", "policy", "ret").order_by("-occurred_at", "-id")[:50]
         ),
     }
 

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from attribution.models import AttributionLine, Binding, OrderAttribution, Policy, Source
+from attribution.models import AttributionLine, Binding, LineItem, OrderAttribution, Policy, Source
 from omo.core.errors import ApplicationError, BusinessRuleError, ConflictError, NotFoundError
 from omo.org.access import ensure_permission, ensure_store_allowed
 
@@ -564,47 +564,60 @@ def excluded(policy: Policy, *, category_path: str, channel_code: str) -> bool:
 
 
 def build_lines(order, lines, policy: Policy, decision: Decision) -> list[AttributionLine]:
-    """The attribution lines of ``order`` for ``decision``: per line not excluded and per credit, the
-    line's net amount times the share (the cents left by the split go to the first credit), the rate of
-    the line times the binding's age factor, the commission, and its store / personal parts."""
+    """The attribution lines of ``order`` for ``decision``, one per credit: for each order line not
+    excluded, its net amount times the share (the cents left by the split go to the first credit),
+    times the line's rate and the binding's age factor, is that line's commission; the row holds
+    those lines and their totals, and the total commission's store / personal parts."""
     rows = []
     if not decision.credits:
         return rows
     eligible_on = timezone.localdate(order.paid_at) + timedelta(days=policy.lockup_days)
-    for line in lines:
-        path, channel = line.variant.product.category.path, order.channel.code
+    channel = order.channel.code
+    priced = []
+    for line in sorted(lines, key=lambda line: line.pk):
+        path = line.variant.product.category.path
         if excluded(policy, category_path=path, channel_code=channel) or line.net <= 0:
             continue
-        rate, _source = rate_for(policy, category_path=path, channel_code=channel)
-        for credit in decision.credits:
+        priced.append((line, rate_for(policy, category_path=path, channel_code=channel)[0]))
+    if not priced:
+        return rows
+    for credit in decision.credits:
+        factor = factor_for(policy, credit.age_days)
+        items = []
+        for line, rate in priced:
             # equal parts rounded down to the cent; the first of the split takes the cents left
             part = (line.net / credit.split).quantize(CENT, rounding=ROUND_DOWN)
             base = cents(line.net) - (credit.split - 1) * part if credit.first else part
-            factor = factor_for(policy, credit.age_days)
-            commission = cents(base * rate * factor)
-            store_amount = commission if credit.clerk is None else cents(commission * policy.store_share)
-            rows.append(
-                AttributionLine(
-                    kind=AttributionLine.Kind.SALE,
-                    order=order,
-                    order_line=line,
-                    clerk=credit.clerk,
-                    store=credit.store,
-                    binding=credit.binding,
-                    policy=policy,
-                    rule=decision.rule,
-                    share=credit.share,
-                    base=base,
-                    rate=rate,
-                    factor=factor,
-                    commission=commission,
-                    store_amount=store_amount,
-                    personal_amount=commission - store_amount,
-                    occurred_at=order.paid_at,
-                    eligible_on=eligible_on,
-                )
+            items.append(LineItem(line.pk, base, rate, cents(base * rate * factor)))
+        commission = sum((i.commission for i in items), Decimal(0))
+        store_amount = commission if credit.clerk is None else cents(commission * policy.store_share)
+        rates = {i.rate for i in items}
+        rows.append(
+            AttributionLine(
+                kind=AttributionLine.Kind.SALE,
+                order=order,
+                clerk=credit.clerk,
+                store=credit.store,
+                binding=credit.binding,
+                policy=policy,
+                rule=decision.rule,
+                share=credit.share,
+                base=sum((i.base for i in items), Decimal(0)),
+                rate=rates.pop() if len(rates) == 1 else None,
+                factor=factor,
+                commission=commission,
+                store_amount=store_amount,
+                personal_amount=commission - store_amount,
+                occurred_at=order.paid_at,
+                eligible_on=eligible_on,
+                lines=_encode(items),
             )
+        )
     return rows
+
+
+def _encode(items) -> list:
+    return [[i.line_id, str(i.base), str(i.rate), str(i.commission)] for i in items]
 
 
 PAID_STATES = ("paid", "fulfilling", "ready_for_pickup", "shipped", "completed", "partially_returned", "returned")
@@ -634,17 +647,23 @@ def order_attribute(*, order) -> OrderAttribution | None:
     )
     decision = decide(order, policy, bindings)
     lines = list(order.lines.select_related("variant__product__category").order_by("pk"))
+    try:  # the claim first: the set-based job (attribution.bulk) may have claimed the order meanwhile
+        with transaction.atomic():
+            claim = OrderAttribution.objects.create(
+                order=order, policy=policy, rule=decision.rule, explanation=decision.explanation[:500]
+            )
+    except IntegrityError:
+        return OrderAttribution.objects.get(order=order)
     AttributionLine.objects.bulk_create(build_lines(order, lines, policy, decision))
-    return OrderAttribution.objects.create(
-        order=order, policy=policy, rule=decision.rule, explanation=decision.explanation[:500]
-    )
+    return claim
 
 
 @transaction.atomic
 def return_claw_back(*, ret) -> list[AttributionLine]:
-    """Takes back, from whoever was credited, the share of each returned line's refund: negative lines
-    for the same clerk and store (whoever took the return), dated the day of the return, so a return
-    after settlement lands in the next open period. Settled lines are never edited. Once per return."""
+    """Takes back, from whoever was credited, the share of each returned line's refund: for each
+    credit of the order, a negative line with the returned lines' parts, for the same clerk and store
+    (whoever took the return), dated the day of the return, so a return after settlement lands in the
+    next open period. Settled lines are never edited. Once per return."""
     from orders.models import Return
 
     ret = Return.objects.select_related("order").get(pk=ret.pk)
@@ -653,29 +672,35 @@ def return_claw_back(*, ret) -> list[AttributionLine]:
         return []
     if AttributionLine.objects.filter(order=ret.order, ret=ret).exists():
         return list(AttributionLine.objects.filter(order=ret.order, ret=ret))
+    fractions = {
+        returned.line_id: min(returned.amount / returned.line.net, Decimal(1))
+        for returned in ret.lines.select_related("line")
+        if returned.line.net > 0
+    }
     rows = []
-    for returned in ret.lines.select_related("line"):
-        originals = list(
-            AttributionLine.objects.filter(
-                order=ret.order, order_line=returned.line, kind=AttributionLine.Kind.SALE
-            ).order_by("pk")
-        )
-        if not originals or returned.line.net <= 0:
-            continue
-        fraction = min(returned.amount / returned.line.net, Decimal(1))
-        rows += [_reversal(original, fraction, ret=ret, at=ret.created_at) for original in originals]
+    originals = AttributionLine.objects.filter(order=ret.order, kind=AttributionLine.Kind.SALE).select_related("policy")
+    for original in originals.order_by("pk"):
+        back = [
+            LineItem(
+                i.line_id, cents(i.base * fractions[i.line_id]), i.rate, cents(i.commission * fractions[i.line_id])
+            )
+            for i in original.items
+            if i.line_id in fractions
+        ]
+        if back:
+            rows.append(_reversal(original, back, ret=ret, at=ret.created_at))
     return AttributionLine.objects.bulk_create(rows)
 
 
-def _reversal(original: AttributionLine, fraction: Decimal, *, ret, at) -> AttributionLine:
-    """A negative line taking back ``fraction`` of ``original`` from whoever it credited."""
-    base = cents(original.base * fraction)
-    commission = cents(original.commission * fraction)
-    store_amount = cents(original.store_amount * fraction)
+def _reversal(original: AttributionLine, back: list[LineItem], *, ret, at) -> AttributionLine:
+    """A negative line taking back ``back`` (the parts of the original's lines to take, as positive
+    amounts) from whoever ``original`` credited; its store part by the original's policy."""
+    commission = sum((i.commission for i in back), Decimal(0))
+    store_amount = commission if original.clerk_id is None else cents(commission * original.policy.store_share)
+    rates = {i.rate for i in back}
     return AttributionLine(
         kind=AttributionLine.Kind.CLAWBACK,
         order_id=original.order_id,
-        order_line_id=original.order_line_id,
         ret=ret,
         reverses=original,
         clerk_id=original.clerk_id,
@@ -684,22 +709,23 @@ def _reversal(original: AttributionLine, fraction: Decimal, *, ret, at) -> Attri
         policy_id=original.policy_id,
         rule="return" if ret is not None else "cancelled",
         share=original.share,
-        base=-base,
-        rate=original.rate,
+        base=-sum((i.base for i in back), Decimal(0)),
+        rate=rates.pop() if len(rates) == 1 else None,
         factor=original.factor,
         commission=-commission,
         store_amount=-store_amount,
         personal_amount=-(commission - store_amount),
         occurred_at=at,
         eligible_on=timezone.localdate(at),
+        lines=_encode(LineItem(i.line_id, -i.base, i.rate, -i.commission) for i in back),
     )
 
 
 @transaction.atomic
 def order_cancel_claw_back(*, order) -> list[AttributionLine]:
-    """A paid order cancelled and refunded (an uncollected pickup, say): everything it credited is
-    taken back, dated the day of the cancellation. Once per order; an order not attributed has
-    nothing to take back."""
+    """A paid order cancelled and refunded (an uncollected pickup, say): everything it credited and
+    no return took back yet is taken back, dated the day of the cancellation. Once per order; an
+    order not attributed has nothing to take back."""
     from orders.models import Order
 
     order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
@@ -708,22 +734,24 @@ def order_cancel_claw_back(*, order) -> list[AttributionLine]:
     done = list(AttributionLine.objects.filter(order=order, kind=AttributionLine.Kind.CLAWBACK, ret__isnull=True))
     if done:
         return done
-    originals = list(AttributionLine.objects.filter(order=order, kind=AttributionLine.Kind.SALE).order_by("pk"))
-    taken = {
-        pk: back
-        for pk, back in AttributionLine.objects.filter(order=order, reverses__in=originals)
-        .values("reverses")
-        .annotate(back=Sum("base"))
-        .values_list("reverses", "back")
-    }
+    lines = list(AttributionLine.objects.filter(order=order).select_related("policy").order_by("pk"))
+    taken: dict[tuple, list] = {}  # (original, order line) -> [base, commission] already taken back
+    for back in lines:
+        if back.kind == AttributionLine.Kind.CLAWBACK:
+            for i in back.items:
+                sums = taken.setdefault((back.reverses_id, i.line_id), [Decimal(0), Decimal(0)])
+                sums[0] -= i.base
+                sums[1] -= i.commission
     rows = []
     at = order.cancelled_at or timezone.now()
-    for original in originals:
-        already = -(taken.get(original.pk) or Decimal(0))  # returns before the cancellation
-        left = original.base - already
-        if left <= 0 or original.base == 0:
-            continue
-        rows.append(_reversal(original, left / original.base, ret=None, at=at))
+    for original in (line for line in lines if line.kind == AttributionLine.Kind.SALE):
+        left = []
+        for i in original.items:
+            base, commission = taken.get((original.pk, i.line_id), (Decimal(0), Decimal(0)))
+            if i.base - base > 0:
+                left.append(LineItem(i.line_id, i.base - base, i.rate, i.commission - commission))
+        if left:
+            rows.append(_reversal(original, left, ret=None, at=at))
     return AttributionLine.objects.bulk_create(rows)
 
 

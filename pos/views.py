@@ -630,7 +630,7 @@ def me(request, register_id: int):
             "total": figures["total"] or 0,
             "members": members,
             "perf": performance,
-            "explained": [attribution.explain(line) for line in performance["lines"]],
+            "explained": attribution.explain_all(performance["lines"]),
         },
     )
 

@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 
 ZH_HANT = {
+    "Empty when its lines differ": "各明細費率不同時留空",
+    "Order %(order)s (%(channel)s), paid %(at)s: %(lines)s.": "訂單 %(order)s（%(channel)s），%(at)s 付款：%(lines)s。",
+    "%(sku)s x %(qty)s, the member paid %(net)s": "%(sku)s x %(qty)s，會員實付 %(net)s",
+    "This credit's share of each line: %(share)s.": "此歸屬分得每項明細的比例：%(share)s。",
+    "%(sku)s %(base)s x rate %(rate)s": "%(sku)s %(base)s x 費率 %(rate)s",
+    "Policy v%(v)s: %(amounts)s; age factor %(factor)s: commission %(commission)s (store %(store)s, personal %(personal)s).": "制度第 %(v)s 版：%(amounts)s；天數係數 %(factor)s：獎金 %(commission)s（門市 %(store)s，個人 %(personal)s）。",
     "Too many wrong passwords from this network: log-ins from here are paused for %(minutes)d minutes.": "此網路的密碼錯誤次數過多：從這裡登入已暫停 %(minutes)d 分鐘。",
     "Switching clerks is unavailable for a moment; log in with your password instead.": "暫時無法切換店員；請改用密碼登入。",
     "%(name)s: cancelled.": "%(name)s：已取消。",

@@ -180,11 +180,21 @@ class BindingEndApi(APIView):
         return Response(BindingSerializer(binding).data)
 
 
+class ExplainedPartSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True)
+    net = serializers.CharField(allow_null=True)
+    base = serializers.CharField()
+    rate = serializers.CharField()
+    commission = serializers.CharField()
+
+
 class ExplainedLineSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     order = serializers.CharField()
-    sku = serializers.CharField()
+    skus = serializers.CharField()
     clerk = serializers.CharField(allow_null=True)
     store = serializers.CharField()
     binding = serializers.IntegerField(allow_null=True)
@@ -193,13 +203,14 @@ class ExplainedLineSerializer(serializers.Serializer):
     rule = serializers.CharField()
     share = serializers.CharField()
     base = serializers.CharField()
-    rate = serializers.CharField()
+    rate = serializers.CharField(allow_null=True)
     factor = serializers.CharField()
     commission = serializers.CharField()
     store_amount = serializers.CharField()
     personal_amount = serializers.CharField()
     eligible_on = serializers.CharField()
     period = serializers.CharField(allow_null=True)
+    lines = ExplainedPartSerializer(many=True)
     explanation = serializers.CharField()
 
 
@@ -212,7 +223,7 @@ class OrderAttributionSerializer(serializers.Serializer):
 
 
 class OrderAttributionApi(APIView):
-    """Who an order was credited to, line by line, in words and data."""
+    """Who an order was credited to, and for which of its lines, in words and data."""
 
     permission_classes = [IsStaff, model_permission("attribution.view_attributionline")]
 
@@ -231,7 +242,7 @@ class OrderAttributionApi(APIView):
                 "rule": attribution.rule if attribution else None,
                 "policy_version": attribution.policy.version if attribution else None,
                 "explanation": attribution.explanation if attribution else "",
-                "lines": [selectors.explain(line) for line in lines],
+                "lines": selectors.explain_all(lines),
             }
         )
 

@@ -5,11 +5,14 @@ conflict rule and leaver rule, with category and channel rates, exclusions and a
 
 import io
 import random
+import threading
 from datetime import timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 
 from attribution import services as attribution
 from attribution.bulk import orders_attribute_bulk
@@ -23,7 +26,7 @@ from tests.attribution.conftest import ADDRESS, DAY0
 from tests.factories import make_staff
 from tests.inventory.conftest import receive
 
-FIELDS = ("order_line_id", "clerk_id", "store_id", "binding_id", "rule", "share", "base", "rate", "factor",
+FIELDS = ("order_id", "lines", "clerk_id", "store_id", "binding_id", "rule", "share", "base", "rate", "factor",
           "commission", "store_amount", "personal_amount", "eligible_on")  # fmt: skip
 
 
@@ -101,9 +104,6 @@ def _scenario(shop, policy, clock, hq_admin, conflict: str, departed: str) -> tu
     for b in Binding.objects.select_related("clerk"):
         bindings.setdefault(b.member_id, []).append(b)
 
-    def plain(values) -> tuple:
-        return tuple(v.normalize() if hasattr(v, "normalize") else v for v in values)
-
     expected, rules = [], {}
     for order in paid:
         decision = attribution.decide(order, the_policy, bindings.get(order.member_id, []))
@@ -115,11 +115,20 @@ def _scenario(shop, policy, clock, hq_admin, conflict: str, departed: str) -> tu
     return expected, rules
 
 
+def plain(values) -> tuple:
+    """A row's values comparable whatever wrote them: decimals normalized, and each order line's part
+    ([id, base, rate, commission], amounts as text) as numbers."""
+
+    def one(v):
+        if isinstance(v, list):
+            return tuple((int(i), *(Decimal(str(x)).normalize() for x in rest)) for i, *rest in v)
+        return v.normalize() if hasattr(v, "normalize") else v
+
+    return tuple(one(v) for v in values)
+
+
 def _plain_lines() -> list:
-    return [
-        tuple(v.normalize() if hasattr(v, "normalize") else v for v in row)
-        for row in AttributionLine.objects.values_list(*FIELDS)
-    ]
+    return [plain(row) for row in AttributionLine.objects.values_list(*FIELDS)]
 
 
 @pytest.mark.postgres
@@ -135,7 +144,9 @@ def test_the_sql_engine_agrees_with_the_rules_line_for_line(
     assert done == 36
     assert sorted(_plain_lines(), key=str) == sorted(expected, key=str)
     assert dict(OrderAttribution.objects.values_list("order_id", "rule")) == rules
-    assert len(set(rules.values())) >= 4 and len(expected) > 20  # the scenario reaches several rules and lines
+    # the scenario reaches several rules, and credits of one order line and of several
+    assert len(set(rules.values())) >= 4 and len(expected) > 12
+    assert {len(row[1]) for row in expected} >= {1, 2}
     assert orders_attribute_bulk(paid_from=DAY0, paid_to=DAY0 + timedelta(days=90)) == 0  # once only
 
 
@@ -156,3 +167,62 @@ def test_a_backfill_on_several_connections_gives_the_same_lines(require_postgres
     assert dict(OrderAttribution.objects.values_list("order_id", "rule")) == rules
     call_command("attribute_orders", "--from", str(first), "--to", str(last), "--workers", "3", stdout=out)
     assert "\n0 orders attributed" in out.getvalue()  # once only
+
+
+def _claim_elsewhere(order, policy, release: threading.Event) -> threading.Thread:
+    """Another transaction (the queue, say) claims ``order`` and commits only when ``release`` is set;
+    returns once the claim is written."""
+    written = threading.Event()
+
+    def other():
+        try:
+            with transaction.atomic():
+                OrderAttribution.objects.create(order=order, policy=policy, rule="elsewhere", explanation="")
+                written.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert written.wait(20)
+    return thread
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_order_claimed_meanwhile_elsewhere_is_left_to_that_claim(require_postgres, shop, policy, clock, hq_admin):
+    """The statement's claims are a plain INSERT: one order claimed by another transaction while it
+    runs makes it fail on that order's key, and it runs again without it."""
+    with mock.patch("omo.core.queue.enqueue"):
+        expected, _rules = _scenario(shop, policy, clock, hq_admin, "latest", "store")
+    taken = Order.objects.filter(paid_at__isnull=False, lines__isnull=False).order_by("pk").first()
+    release = threading.Event()
+    thread = _claim_elsewhere(taken, attribution.policy_at(taken.paid_at), release)
+    threading.Timer(1.0, release.set).start()  # the statement waits for the other claim's fate
+
+    done = orders_attribute_bulk(paid_from=DAY0, paid_to=DAY0 + timedelta(days=90))
+
+    thread.join()
+    assert done == 35
+    assert OrderAttribution.objects.get(order=taken).rule == "elsewhere"
+    assert sorted(_plain_lines(), key=str) == sorted((row for row in expected if row[0] != taken.pk), key=str)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_queue_meeting_a_claim_made_meanwhile_returns_it_and_writes_nothing(
+    require_postgres, shop, policy, clock, hq_admin
+):
+    with mock.patch("omo.core.queue.enqueue"):
+        _scenario(shop, policy, clock, hq_admin, "latest", "store")
+    order = Order.objects.filter(paid_at__isnull=False, lines__isnull=False).order_by("pk").first()
+    release = threading.Event()
+    thread = _claim_elsewhere(order, attribution.policy_at(order.paid_at), release)
+    threading.Timer(1.0, release.set).start()
+
+    claim = attribution.order_attribute(order=order)
+
+    thread.join()
+    assert claim.rule == "elsewhere"
+    assert not AttributionLine.objects.filter(order=order).exists()

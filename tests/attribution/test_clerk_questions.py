@@ -204,14 +204,18 @@ def test_rates_by_category_and_channel_exclusions_and_the_age_of_the_binding(sho
     attribution.binding_chat_record(actor=clerk_a, member=shop.member, store=shop.store_a, note="chat")
     clock(3)
     order = web_order(shop, shop.member, lines=[("TEE-M", 1), ("JEANS-M", 1), ("CAP-M", 1)])
-    rows = {
-        line.order_line.sku: (line.rate, line.factor, line.commission)
-        for line in AttributionLine.objects.filter(order=order).select_related("order_line")
-    }
-    assert rows == {
-        "TEE-M": (Decimal("0.0600"), Decimal("1.0000"), Decimal("30.00")),  # women: 6%
-        "JEANS-M": (Decimal("0.1000"), Decimal("1.0000"), Decimal("120.00")),  # women/bottoms: 10%
+    [line] = AttributionLine.objects.filter(order=order)  # one credit: one line, with each order line's part
+    skus = dict(order.lines.values_list("pk", "sku"))
+    assert {skus[i.line_id]: (i.base, i.rate, i.commission) for i in line.items} == {
+        "TEE-M": (Decimal("500.00"), Decimal("0.06"), Decimal("30.00")),  # women: 6%
+        "JEANS-M": (Decimal("1200.00"), Decimal("0.10"), Decimal("120.00")),  # women/bottoms: 10%
     }  # the cap (accessories) is excluded
+    assert (line.base, line.rate, line.factor, line.commission) == (
+        Decimal("1700.00"),
+        None,  # the lines' rates differ
+        Decimal("1.0000"),
+        Decimal("150.00"),
+    )
     clock(20)  # the binding is 19 days old: half the rate
     older = web_order(shop, shop.member, lines=[("TEE-M", 1)])
     assert AttributionLine.objects.get(order=older).commission == Decimal("15.00")

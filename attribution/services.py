@@ -692,11 +692,15 @@ def return_claw_back(*, ret) -> list[AttributionLine]:
     return AttributionLine.objects.bulk_create(rows)
 
 
-def _reversal(original: AttributionLine, back: list[LineItem], *, ret, at) -> AttributionLine:
+def _reversal(
+    original: AttributionLine, back: list[LineItem], *, ret, at, store_amount: Decimal | None = None
+) -> AttributionLine:
     """A negative line taking back ``back`` (the parts of the original's lines to take, as positive
-    amounts) from whoever ``original`` credited; its store part by the original's policy."""
+    amounts) from whoever ``original`` credited; its store part by the original's policy unless
+    ``store_amount`` says (what is left of it, when everything left is taken back)."""
     commission = sum((i.commission for i in back), Decimal(0))
-    store_amount = commission if original.clerk_id is None else cents(commission * original.policy.store_share)
+    if store_amount is None:
+        store_amount = commission if original.clerk_id is None else cents(commission * original.policy.store_share)
     rates = {i.rate for i in back}
     return AttributionLine(
         kind=AttributionLine.Kind.CLAWBACK,
@@ -736,8 +740,10 @@ def order_cancel_claw_back(*, order) -> list[AttributionLine]:
         return done
     lines = list(AttributionLine.objects.filter(order=order).select_related("policy").order_by("pk"))
     taken: dict[tuple, list] = {}  # (original, order line) -> [base, commission] already taken back
+    store_taken: dict[int, Decimal] = {}  # original -> store part already taken back
     for back in lines:
         if back.kind == AttributionLine.Kind.CLAWBACK:
+            store_taken[back.reverses_id] = store_taken.get(back.reverses_id, Decimal(0)) - back.store_amount
             for i in back.items:
                 sums = taken.setdefault((back.reverses_id, i.line_id), [Decimal(0), Decimal(0)])
                 sums[0] -= i.base
@@ -750,8 +756,9 @@ def order_cancel_claw_back(*, order) -> list[AttributionLine]:
             base, commission = taken.get((original.pk, i.line_id), (Decimal(0), Decimal(0)))
             if i.base - base > 0:
                 left.append(LineItem(i.line_id, i.base - base, i.rate, i.commission - commission))
-        if left:
-            rows.append(_reversal(original, left, ret=None, at=at))
+        if left:  # all that is left, to the cent: the order nets to zero in every part
+            store_left = original.store_amount - store_taken.get(original.pk, Decimal(0))
+            rows.append(_reversal(original, left, ret=None, at=at, store_amount=store_left))
     return AttributionLine.objects.bulk_create(rows)
 
 

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from attribution import services as attribution
 from attribution.models import AttributionLine, Binding, OrderAttribution
@@ -10,6 +11,7 @@ from members import services as member_services
 from omo.core.errors import ApplicationError, NotFoundError
 from omo.org import services as org
 from orders import services as orders
+from orders.models import Order
 from tests.attribution.conftest import counter_sale, credited, web_order
 
 
@@ -285,3 +287,46 @@ def test_a_paid_order_cancelled_and_refunded_takes_back_everything_it_credited(s
     from attribution.selectors import explain
 
     assert "was cancelled and refunded" in explain(taken[0])["explanation"]
+
+
+def test_a_cancellation_after_a_return_takes_back_exactly_what_is_left_of_every_part(
+    shop, policy, clock, clerk_a, clerk_b, manager_a
+):
+    """Split three ways (odd cents), one tee of two returned, then the order cancelled: each clerk's
+    sale, return and cancellation add up to zero in base, commission, store and personal parts, and
+    line by line (with a 35% store share, the store part of what is left is not 35% of it rounded)."""
+    policy(conflict="split", validity_days={"pos_sale": 30, "line_chat": 30}, store_share="0.35")
+    clock(1)
+    for clerk, store in ((clerk_a, shop.store_a), (clerk_b, shop.store_b), (manager_a, shop.store_a)):
+        attribution.binding_chat_record(actor=clerk, member=shop.member, store=store, note="chat")
+    clock(2)
+    order = web_order(shop, shop.member, lines=[("TEE-M", 2), ("JEANS-M", 1)])
+    orders.order_ship(order=order, location=shop.warehouse, tracking="T1")
+    tee = order.lines.get(sku="TEE-M")
+    ret = orders.return_create(
+        order=order,
+        lines=[{"line": tee.pk, "quantity": 1, "disposition": "restock", "location": shop.store_b}],
+        channel=shop.pos,
+        store=shop.store_b,
+        refund_to="original",
+        reason="too small",
+        actor=clerk_b,
+    )
+    returned = attribution.return_claw_back(ret=ret)
+    assert len(returned) == 3 and all(len(r.items) == 1 for r in returned)  # the tee's part, per credit
+    # the rule under test is what a cancellation takes back after a return: the status is set here
+    Order.objects.filter(pk=order.pk).update(status="cancelled", cancelled_at=timezone.now())
+
+    cancelled = attribution.order_cancel_claw_back(order=order)
+
+    assert len(cancelled) == 3
+    lines = list(AttributionLine.objects.filter(order=order))
+    for clerk in (clerk_a, clerk_b, manager_a):
+        mine = [line for line in lines if line.clerk_id == clerk.pk]
+        for part in ("base", "commission", "store_amount", "personal_amount"):
+            assert sum(getattr(line, part) for line in mine) == 0, (clerk.username, part)
+        per_line: dict = {}
+        for line in mine:
+            for i in line.items:
+                per_line[i.line_id] = per_line.get(i.line_id, Decimal(0)) + i.commission
+        assert set(per_line.values()) == {Decimal(0)}

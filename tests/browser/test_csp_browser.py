@@ -30,8 +30,8 @@ def test_the_admin_and_the_api_docs_work_under_the_policy(page, live_server, sho
     page.wait_for_function("window.django && typeof window.django.jQuery === 'function'")
     assert page.evaluate("getComputedStyle(document.querySelector('.m360')).display") == "grid"
     # the language menu submits itself on change (no onchange= handler any more)
-    page.select_option("select[name=language]", "en")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the page it submits to, not the one already loaded
+        page.select_option("select[name=language]", "en")
     assert page.locator("html").get_attribute("lang") == "en"
 
     page.goto(f"{live_server.url}/api/docs/")

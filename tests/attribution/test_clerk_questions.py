@@ -218,6 +218,14 @@ def test_rates_by_category_and_channel_exclusions_and_the_age_of_the_binding(sho
         Decimal("1.0000"),
         Decimal("150.00"),
     )
+    from attribution.selectors import explain
+
+    explained = explain(line)  # each line's part, in words and data
+    assert [(p["sku"], p["base"], p["rate"], p["commission"]) for p in explained["lines"]] == [
+        ("TEE-M", "500.00", "0.0600", "30.00"),
+        ("JEANS-M", "1200.00", "0.1000", "120.00"),
+    ]
+    assert "TEE-M 500.00 x rate 0.0600; JEANS-M 1200.00 x rate 0.1000" in explained["explanation"]
     clock(20)  # the binding is 19 days old: half the rate
     older = web_order(shop, shop.member, lines=[("TEE-M", 1)])
     assert AttributionLine.objects.get(order=older).commission == Decimal("15.00")

@@ -320,6 +320,7 @@ def _attribute_slice(policy: Policy, start: datetime, end: datetime, order_ids: 
                 cursor.execute(sql, params)
                 return cursor.fetchone()[0]
         except IntegrityError as error:
-            if attempt == CLAIM_TRIES or "attribution_orderattribution_pkey" not in str(error):
+            constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+            if attempt == CLAIM_TRIES or constraint != "attribution_orderattribution_pkey":
                 raise
     raise AssertionError("unreachable")

@@ -91,6 +91,20 @@ def counter_sale(shop, clerk, store, member, *, lines=(("CAP-M", 1),)):  # noqa:
     return order
 
 
+def return_one_in_store_b(shop, order, line, clerk, *, reason="too small"):  # noqa: F811
+    """One unit of ``line`` brought back to store B and taken by ``clerk`` (refunded to the original
+    tender, restocked there)."""
+    return orders.return_create(
+        order=order,
+        lines=[{"line": line.pk, "quantity": 1, "disposition": "restock", "location": shop.store_b}],
+        channel=shop.pos,
+        store=shop.store_b,
+        refund_to="original",
+        reason=reason,
+        actor=clerk,
+    )
+
+
 def credited(order) -> list[tuple]:
     """(clerk username or None, store code, attributed amount, commission) per credit, summed over lines."""
     from collections import defaultdict

@@ -12,7 +12,7 @@ from omo.core.errors import ApplicationError, NotFoundError
 from omo.org import services as org
 from orders import services as orders
 from orders.models import Order
-from tests.attribution.conftest import counter_sale, credited, web_order
+from tests.attribution.conftest import counter_sale, credited, return_one_in_store_b, web_order
 
 
 def test_an_app_install_with_my_qr_in_store_a_counts_for_store_a_and_me_until_the_window_ends(
@@ -161,15 +161,7 @@ def test_a_return_processed_by_another_clerk_is_clawed_back_from_the_original_cl
     orders.order_ship(order=order, location=shop.warehouse, tracking="T1")
     clock(5)
     line = order.lines.get()
-    ret = orders.return_create(
-        order=order,
-        lines=[{"line": line.pk, "quantity": 1, "disposition": "restock", "location": shop.store_b}],
-        channel=shop.pos,
-        store=shop.store_b,
-        refund_to="original",
-        reason="too small",
-        actor=clerk_b,
-    )
+    ret = return_one_in_store_b(shop, order, line, clerk_b)
     taken = attribution.return_claw_back(ret=ret)
     assert [(t.clerk, t.store, t.base, t.commission, t.kind) for t in taken] == [
         (clerk_a, shop.store_a, Decimal("-500.00"), Decimal("-25.00"), "clawback")
@@ -311,15 +303,7 @@ def test_a_cancellation_after_a_return_takes_back_exactly_what_is_left_of_every_
     order = web_order(shop, shop.member, lines=[("TEE-M", 2), ("JEANS-M", 1)])
     orders.order_ship(order=order, location=shop.warehouse, tracking="T1")
     tee = order.lines.get(sku="TEE-M")
-    ret = orders.return_create(
-        order=order,
-        lines=[{"line": tee.pk, "quantity": 1, "disposition": "restock", "location": shop.store_b}],
-        channel=shop.pos,
-        store=shop.store_b,
-        refund_to="original",
-        reason="too small",
-        actor=clerk_b,
-    )
+    ret = return_one_in_store_b(shop, order, tee, clerk_b)
     returned = attribution.return_claw_back(ret=ret)
     assert len(returned) == 3 and all(len(r.items) == 1 for r in returned)  # the tee's part, per credit
     # the rule under test is what a cancellation takes back after a return: the status is set here

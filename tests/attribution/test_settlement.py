@@ -13,7 +13,7 @@ from attribution.models import AttributionLine, SettlementLine, SettlementPeriod
 from omo.core.errors import ConflictError, PermissionDeniedError
 from orders import services as orders
 from orders.models import Order
-from tests.attribution.conftest import DAY0, counter_sale, web_order
+from tests.attribution.conftest import DAY0, counter_sale, return_one_in_store_b, web_order
 
 
 def month_of(days: int):
@@ -116,15 +116,7 @@ def test_a_return_after_approval_is_clawed_back_in_the_next_open_month(shop, sal
 
     clock(46)  # another clerk takes one of the two tees back in store B
     line = sales.lines.get()
-    ret = orders.return_create(
-        order=sales,
-        lines=[{"line": line.pk, "quantity": 1, "disposition": "restock", "location": shop.store_b}],
-        channel=shop.pos,
-        store=shop.store_b,
-        refund_to="original",
-        reason="changed mind",
-        actor=clerk_b,
-    )
+    ret = return_one_in_store_b(shop, sales, line, clerk_b, reason="changed mind")
     attribution.return_claw_back(ret=ret)
     clock(75)
     second = settlement.settlement_build(actor=hq_admin, month=month_of(46))

@@ -167,6 +167,18 @@ def test_a_return_processed_by_another_clerk_is_clawed_back_from_the_original_cl
         (clerk_a, shop.store_a, Decimal("-500.00"), Decimal("-25.00"), "clawback")
     ]
     assert attribution.return_claw_back(ret=ret) == taken  # once only
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from attribution.selectors import explain_all, line_list
+
+    def queries_to_explain(lines) -> int:
+        with CaptureQueriesContext(connection) as seen:
+            explain_all(lines)
+        return len(seen)
+
+    mine = line_list(user=clerk_a).filter(order=order)
+    assert queries_to_explain(mine) == queries_to_explain(mine.filter(kind="sale"))  # none per line
     total = sum(AttributionLine.objects.filter(order=order).values_list("commission", flat=True))
     assert total == Decimal("25.00")
 
